@@ -1,0 +1,351 @@
+"""The LLM seam: the only module that imports litellm, and only on first use.
+
+:class:`LiteLLMModel` streams a chat completion, hands text and tool-call deltas
+to a callback, captures usage and cost on every call, retries transient
+failures (429, 5xx, timeouts, dropped connections) with backoff, and turns
+permanent failures into typed exceptions with actionable messages.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
+from urllib.parse import urlparse
+
+from .errors import LLMAuthenticationError, LLMError, LLMTimeoutError, ModelNotFoundError, TinyCodeError
+
+log = logging.getLogger(__name__)
+
+DeltaCallback = Callable[[str | None, dict[str, Any] | None], Awaitable[None]]
+"""Receives ``(text_delta, tool_call_delta)`` while a response streams."""
+
+_KEY_ENV_BY_PREFIX = {
+    "anthropic/": "ANTHROPIC_API_KEY",
+    "claude": "ANTHROPIC_API_KEY",
+    "gemini/": "GEMINI_API_KEY",
+    "groq/": "GROQ_API_KEY",
+    "mistral/": "MISTRAL_API_KEY",
+    "openrouter/": "OPENROUTER_API_KEY",
+    "deepseek/": "DEEPSEEK_API_KEY",
+}
+
+
+class UnexpectedModelRequest(TinyCodeError):
+    """A real (non-loopback) model request was attempted while tests forbid it."""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+
+@dataclass
+class ToolCall:
+    """A tool call as the model sent it; ``arguments`` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_message(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass
+class LLMResponse:
+    content: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    model: str = ""
+    finish_reason: str | None = None
+    duration: float = 0.0
+
+    def to_message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_message() for call in self.tool_calls]
+        return message
+
+
+class LLM(Protocol):
+    """What the agent loop needs from a model."""
+
+    model: str
+
+    async def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], on_delta: DeltaCallback | None = None
+    ) -> LLMResponse: ...
+
+
+def normalize_model_name(model: str) -> str:
+    """Route ``ollama/<m>`` to litellm's ``ollama_chat`` for native tool calling."""
+    if model.startswith("ollama/"):
+        return "ollama_chat/" + model.split("/", 1)[1]
+    return model
+
+
+def import_litellm() -> Any:
+    """Import litellm with the offline cost map and quiet start-up."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+class LiteLLMModel:
+    """A model reached through litellm (OpenAI, Anthropic, Ollama, any OpenAI-compatible server)."""
+
+    def __init__(
+        self,
+        model: str,
+        api_key: str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        *,
+        max_retries: int = 4,
+        timeout: float = 120.0,
+        backoff: float = 0.5,
+    ) -> None:
+        self.requested_model = model
+        self.model = normalize_model_name(model)
+        self.api_key = api_key
+        self.model_kwargs = dict(model_kwargs or {})
+        self.max_retries = max_retries
+        self.timeout = float(self.model_kwargs.pop("timeout", timeout))
+        self.backoff = backoff
+        self._litellm: Any = None
+
+    async def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], on_delta: DeltaCallback | None = None
+    ) -> LLMResponse:
+        self._guard_real_requests()
+        litellm = self._litellm or self._load()
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await self._stream_once(litellm, messages, tools, on_delta)
+            except Exception as exc:  # classified below: retried, typed, or re-raised
+                wait = self._retry_delay(litellm, exc, attempt)
+                if wait is None:
+                    raise self._typed_error(litellm, exc) from exc
+                log.warning("model call failed (%s); retry %d/%d in %.1fs", _short(exc), attempt + 1, self.max_retries, wait)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+    # --- one streamed call -----------------------------------------------------
+    async def _stream_once(
+        self, litellm: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]], on_delta: DeltaCallback | None
+    ) -> LLMResponse:
+        started = time.perf_counter()
+        kwargs = dict(self.model_kwargs)
+        if tools:
+            kwargs["tools"] = tools
+        stream = await litellm.acompletion(
+            model=self.model,
+            messages=messages,
+            api_key=self.api_key,
+            stream=True,
+            stream_options={"include_usage": True},
+            timeout=self.timeout,
+            num_retries=0,
+            **kwargs,
+        )
+        builder = _ResponseBuilder(self.model)
+        async for chunk in stream:
+            await builder.add(chunk, on_delta)
+        response = builder.finish()
+        response.cost = self._cost(litellm, response.usage)
+        response.duration = time.perf_counter() - started
+        return response
+
+    def _load(self) -> Any:
+        self._litellm = import_litellm()
+        return self._litellm
+
+    def _cost(self, litellm: Any, usage: Usage) -> float:
+        try:
+            prompt_cost, completion_cost = litellm.cost_per_token(
+                model=self.model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+            )
+        except Exception:  # unknown model in the offline cost map: cost is unknown, not an error
+            return 0.0
+        return float(prompt_cost + completion_cost)
+
+    def _guard_real_requests(self) -> None:
+        if os.environ.get("TINYCODE_ALLOW_MODEL_REQUESTS", "1") != "0":
+            return
+        base = self.model_kwargs.get("api_base") or self.model_kwargs.get("base_url")
+        if not base or not _is_loopback(base):
+            raise UnexpectedModelRequest(
+                f"a real model request to {self.model!r} (api_base={base!r}) was attempted while "
+                "TINYCODE_ALLOW_MODEL_REQUESTS=0; use tinycode_jupyter.testing.ScriptedServer"
+            )
+
+    # --- failures -----------------------------------------------------------------
+    def _retry_delay(self, litellm: Any, exc: Exception, attempt: int) -> float | None:
+        """Seconds to wait before retrying ``exc``, or None if it must not be retried."""
+        if attempt >= self.max_retries or not _is_transient(litellm, exc):
+            return None
+        retry_after = _retry_after_seconds(exc)
+        if retry_after is not None:
+            return min(retry_after, 60.0)
+        return self.backoff * (2**attempt) * (0.5 + random.random())
+
+    def _typed_error(self, litellm: Any, exc: Exception) -> Exception:
+        if isinstance(exc, TinyCodeError):
+            return exc
+        status = getattr(exc, "status_code", None)
+        detail = _short(exc)
+        if isinstance(exc, litellm.AuthenticationError) or status == 401:
+            return LLMAuthenticationError(
+                f"The model provider rejected the API key for {self.requested_model!r}: pass api_key=... "
+                f"or set {self._key_env()}. ({detail})",
+                model=self.requested_model,
+                status_code=status,
+            )
+        if isinstance(exc, litellm.NotFoundError) or status == 404 or _mentions_unknown_model(detail):
+            return ModelNotFoundError(
+                f"Model {self.requested_model!r} was not found (litellm name {self.model!r}); check the name "
+                f"and the provider prefix, e.g. 'openai/...', 'anthropic/...', 'ollama/...'. ({detail})",
+                model=self.requested_model,
+                status_code=status,
+            )
+        if isinstance(exc, (litellm.Timeout, asyncio.TimeoutError)):
+            return LLMTimeoutError(
+                f"Model {self.requested_model!r} did not answer within {self.timeout:.0f}s after "
+                f"{self.max_retries} retries; raise model_kwargs['timeout'] or check the server.",
+                model=self.requested_model,
+            )
+        return LLMError(f"Model call to {self.requested_model!r} failed: {detail}", model=self.requested_model, status_code=status)
+
+    def _key_env(self) -> str:
+        for prefix, env in _KEY_ENV_BY_PREFIX.items():
+            if self.model.startswith(prefix):
+                return env
+        return "OPENAI_API_KEY"
+
+
+class _ResponseBuilder:
+    """Assembles streamed chunks into one :class:`LLMResponse`."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.text: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+
+    async def add(self, chunk: Any, on_delta: DeltaCallback | None) -> None:
+        usage = getattr(chunk, "usage", None)
+        if usage:
+            self.usage = _usage_from(usage)
+        for choice in chunk.choices or ():
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+            delta = choice.delta
+            if delta is None:
+                continue
+            if delta.content:
+                self.text.append(delta.content)
+                if on_delta:
+                    await on_delta(delta.content, None)
+            for piece in getattr(delta, "tool_calls", None) or ():
+                await self._add_tool_piece(piece, on_delta)
+
+    async def _add_tool_piece(self, piece: Any, on_delta: DeltaCallback | None) -> None:
+        index = piece.index if piece.index is not None else len(self.calls)
+        call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+        function = piece.function
+        if piece.id:
+            call["id"] = piece.id
+        if function is not None and function.name:
+            call["name"] += function.name
+        if function is not None and function.arguments:
+            call["arguments"] += function.arguments
+        if on_delta:
+            await on_delta(None, {"index": index, "id": piece.id, "name": function and function.name, "arguments": function and function.arguments})
+
+    def finish(self) -> LLMResponse:
+        if self.finish_reason is None:
+            raise _StreamCutError("the model's response stream ended before it finished")
+        calls = [
+            ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
+            for i, c in sorted(self.calls.items())
+        ]
+        return LLMResponse("".join(self.text), calls, self.usage, model=self.model, finish_reason=self.finish_reason)
+
+
+class _StreamCutError(ConnectionError):
+    """A stream closed mid-answer: treated as a transient failure."""
+
+
+def _usage_from(usage: Any) -> Usage:
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0), int(cached))
+
+
+def _is_transient(litellm: Any, exc: Exception) -> bool:
+    transient = (
+        litellm.RateLimitError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+        litellm.APIConnectionError,
+        litellm.Timeout,
+        asyncio.TimeoutError,
+        ConnectionError,
+    )
+    if isinstance(exc, transient):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def _retry_after_seconds(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _mentions_unknown_model(detail: str) -> bool:
+    lowered = detail.lower()
+    return "model" in lowered and ("not found" in lowered or "does not exist" in lowered or "not provided" in lowered)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,219 @@
+"""The ``kernel`` provider: runs code in the live IPython user namespace.
+
+Code goes through ``shell.run_cell`` so display, matplotlib figures, magics and
+the last expression behave as in a cell. Outside IPython an embedded
+``InteractiveShell`` is used. There is **no isolation**: the agent's code has
+the user's full rights and sees (and changes) the user's variables.
+
+In a real kernel the agent loop runs in a worker thread; the Jupyter layer sets
+:attr:`KernelProvider.main_thread_runner` so code still executes on the kernel's
+main thread, where interrupts and display work.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from typing import Any, Awaitable, Callable, TypeVar
+
+from . import fileops
+from .base import Capabilities, ExecError, ExecResult, Provider
+
+T = TypeVar("T")
+MainThreadRunner = Callable[[Callable[[], T]], Awaitable[T]]
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class KernelProvider(Provider):
+    name = "kernel"
+    capabilities = Capabilities(isolated=False, network=True, persistent_state=True, shares_user_namespace=True)
+
+    def __init__(self, workdir: str | None = None, shell: Any = None, **config: Any) -> None:
+        super().__init__(workdir, **config)
+        self.shell = shell
+        self.main_thread_runner: MainThreadRunner | None = None
+        self._running = False
+        self._exec_thread: int | None = None
+
+    async def _start(self) -> None:
+        if self.shell is None:
+            self.shell = _current_or_embedded_shell()
+
+    async def _close(self) -> None:
+        for name in self._tool_names:
+            self.shell.user_ns.pop(name, None)
+
+    # --- execution -------------------------------------------------------------------
+    async def run_python(self, code: str, timeout: float | None = None) -> ExecResult:
+        await self.start()
+        return await self._on_main_thread(lambda: self._execute(code, timeout))
+
+    async def run_shell(self, command: str, workdir: str | None = None, timeout: float | None = None) -> ExecResult:
+        started = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            "bash", "-c", command, cwd=workdir or self.workdir,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), timeout)
+        except asyncio.TimeoutError:
+            _kill_group(process.pid)
+            out, err = await process.communicate()
+            return ExecResult(_decode(out), _decode(err), timed_out=True, duration=time.perf_counter() - started, exit_code=-9)
+        return ExecResult(_decode(out), _decode(err), duration=time.perf_counter() - started, exit_code=process.returncode)
+
+    async def file_op(self, op: str, **args: Any) -> Any:
+        return await asyncio.to_thread(fileops.OPERATIONS[op], **args)
+
+    async def interrupt(self) -> None:
+        if self._running and self._exec_thread is not None:
+            signal.pthread_kill(self._exec_thread, signal.SIGINT)
+
+    def set_tool_handler(self, names: list[str], handler: Any) -> None:
+        super().set_tool_handler(names, handler)
+        for name in names:
+            self.shell.user_ns[name] = _sync_tool_function(name, handler)
+
+    # --- internals ---------------------------------------------------------------------
+    async def _on_main_thread(self, func: Callable[[], T]) -> T:
+        if self.main_thread_runner is not None:
+            return await self.main_thread_runner(func)
+        return func()
+
+    def _execute(self, code: str, timeout: float | None) -> ExecResult:
+        from IPython.utils.capture import capture_output
+
+        shell = self.shell
+        capture = _ExecutionCapture()
+        saved = (sys.displayhook, shell.display_trap.hook, shell.__dict__.get("_showtraceback"))
+        timer = self._arm_timeout(timeout)
+        started = time.perf_counter()
+        self._running, self._exec_thread = True, threading.get_ident()
+        try:
+            sys.displayhook = shell.display_trap.hook = capture.displayhook
+            shell._showtraceback = capture.showtraceback
+            with capture_output(display=True) as captured:
+                outcome = shell.run_cell(code, store_history=False, silent=False)
+        finally:
+            self._running = False
+            if timer is not None:
+                timer.cancel()
+            sys.displayhook, shell.display_trap.hook = saved[0], saved[1]
+            _restore_attr(shell, "_showtraceback", saved[2])
+        timed_out = timer is not None and timer.did_interrupt
+        return ExecResult(
+            stdout=captured.stdout,
+            stderr=captured.stderr,
+            displays=[dict(output.data) for output in captured.outputs],
+            value=capture.value_text(shell),
+            error=capture.error(outcome),
+            timed_out=timed_out,
+            duration=time.perf_counter() - started,
+        )
+
+    def _arm_timeout(self, timeout: float | None) -> "_InterruptTimer | None":
+        if not timeout:
+            return None
+        timer = _InterruptTimer(timeout, threading.get_ident())
+        timer.start()
+        return timer
+
+
+class _InterruptTimer(threading.Timer):
+    """Sends SIGINT to the executing thread when the step runs past its timeout."""
+
+    def __init__(self, timeout: float, thread_id: int) -> None:
+        super().__init__(timeout, self._interrupt)
+        self.daemon = True
+        self.thread_id = thread_id
+        self.did_interrupt = False
+
+    def _interrupt(self) -> None:
+        self.did_interrupt = True
+        signal.pthread_kill(self.thread_id, signal.SIGINT)
+
+
+class _ExecutionCapture:
+    """Collects the last expression's value and the formatted traceback of one run_cell."""
+
+    _NO_VALUE = object()
+
+    def __init__(self) -> None:
+        self.value: Any = self._NO_VALUE
+        self.traceback_text = ""
+
+    def displayhook(self, value: Any) -> None:
+        if value is not None:
+            self.value = value
+
+    def showtraceback(self, etype: Any, evalue: Any, stb: list[str]) -> None:
+        self.traceback_text = _ANSI.sub("", "\n".join(stb))
+
+    def value_text(self, shell: Any) -> str | None:
+        if self.value is self._NO_VALUE:
+            return None
+        data, _ = shell.display_formatter.format(self.value, include=("text/plain",))
+        return data.get("text/plain")
+
+    def error(self, outcome: Any) -> ExecError | None:
+        exc = outcome.error_before_exec or outcome.error_in_exec
+        if exc is None:
+            return None
+        return ExecError(type(exc).__name__, str(exc), self.traceback_text or f"{type(exc).__name__}: {exc}")
+
+
+def _current_or_embedded_shell() -> Any:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        return shell
+    from IPython.core.interactiveshell import InteractiveShell
+
+    return InteractiveShell.instance()
+
+
+def _sync_tool_function(name: str, handler: Any) -> Callable[..., Any]:
+    """A plain function for the user namespace that runs the async tool handler to completion."""
+
+    def call_tool(**kwargs: Any) -> Any:
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = asyncio.run(handler(name, kwargs))
+            except BaseException as exc:  # re-raised in the caller's thread below
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name=f"tool-{name}", daemon=True)
+        worker.start()
+        worker.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    call_tool.__name__ = name
+    return call_tool
+
+
+def _restore_attr(obj: Any, name: str, saved: Any) -> None:
+    if saved is None:
+        obj.__dict__.pop(name, None)
+    else:
+        setattr(obj, name, saved)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+

@@ -1,0 +1,80 @@
+"""The structured record of a run: steps, tool calls, usage and cost."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .llm import Usage
+from .providers.base import ExecResult
+
+
+@dataclass
+class ToolCallRecord:
+    id: str
+    name: str
+    arguments: dict[str, Any] | str
+    """Parsed arguments, or the raw text when the model sent malformed JSON."""
+    result: str = ""
+    ok: bool = True
+    duration: float = 0.0
+    exec_result: ExecResult | None = None
+
+
+@dataclass
+class Step:
+    """One model turn and the tool calls it made."""
+
+    turn: int
+    content: str
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    llm_duration: float = 0.0
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    prompt: str
+    model: str
+    provider: str
+    steps: list[Step] = field(default_factory=list)
+    answer: str | None = None
+    error: str | None = None
+    started_at: float = field(default_factory=time.time)
+    duration: float = 0.0
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for step in self.steps:
+            total = total + step.usage
+        return total
+
+    @property
+    def cost(self) -> float:
+        return sum(step.cost for step in self.steps)
+
+    @property
+    def tool_calls(self) -> list[ToolCallRecord]:
+        return [call for step in self.steps for call in step.tool_calls]
+
+
+class RunResult(str):
+    """The final answer (a ``str``) with the run's record attached as ``.record``."""
+
+    record: RunRecord
+
+    def __new__(cls, answer: str, record: RunRecord) -> "RunResult":
+        instance = super().__new__(cls, answer)
+        instance.record = record
+        return instance
+
+    @property
+    def usage(self) -> Usage:
+        return self.record.usage
+
+    @property
+    def cost(self) -> float:
+        return self.record.cost
