@@ -157,6 +157,15 @@ class TinyCodeAgent:
     def tool_schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self.tools.values()]
 
+    def export_notebook(self, path: str | os.PathLike[str]) -> None:
+        """Write every run of this agent as a standalone notebook that re-runs without the agent."""
+        import json
+
+        from .jupyter.cells import notebook_for_session
+
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(notebook_for_session(self.history), fh, indent=1)
+
     # --- the loop ------------------------------------------------------------------
     async def run(self, prompt: str, max_turns: int | None = None) -> RunResult:
         """Run the agent on ``prompt`` and return the final answer (``.record`` holds the details).
@@ -210,7 +219,8 @@ class TinyCodeAgent:
         async def on_delta(text: str | None, tool_delta: dict[str, Any] | None) -> None:
             await self.bus.emit(Event("llm_delta", run_id, turn, text_delta=text, tool_call_delta=tool_delta))
 
-        response = await self.llm.complete(self.messages, schemas, on_delta if self.bus.callbacks else None)
+        streaming = self.bus.wants("llm_delta")
+        response = await self.llm.complete(self.messages, schemas, on_delta if streaming else None)
         await self.bus.emit(Event("llm_end", run_id, turn, response=response))
         return response
 

@@ -2,8 +2,12 @@
 
 Hooks are callables taking one :class:`Event` (sync or async). A ``tool_start``
 hook may return :class:`Deny` or :class:`ModifyArguments`; a ``tool_end`` hook
-may return :class:`ReplaceResult`. Subclass :class:`Hook` to get one method per
-event name instead.
+may return :class:`ReplaceResult`; an ``llm_start`` hook may return
+:class:`ModifyMessages` to change what is sent to the model. Subclass
+:class:`Hook` to get one method per event name instead.
+
+A hook that raises is logged and ignored, except :class:`StopRun`, which ends
+the run with the typed error it carries (budgets use it).
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Union
 
 if TYPE_CHECKING:
+    from .errors import TinyCodeError
     from .llm import LLMResponse, ToolCall
     from .record import RunRecord
     from .tools.base import ToolResult
@@ -30,7 +35,9 @@ class Event:
     prompt: str | None = None
     """agent_start: the user's prompt."""
     messages: list[dict[str, Any]] | None = None
-    """llm_start: the messages about to be sent (do not mutate)."""
+    """llm_start: the messages about to be sent (do not mutate; return :class:`ModifyMessages`)."""
+    model: str | None = None
+    """llm_start: the model about to be called."""
     text_delta: str | None = None
     """llm_delta: a piece of the model's text as it streams."""
     tool_call_delta: dict[str, Any] | None = None
@@ -69,7 +76,26 @@ class ReplaceResult:
     text: str
 
 
-Decision = Union[Deny, ModifyArguments, ReplaceResult, None]
+@dataclass(frozen=True)
+class ModifyMessages:
+    """Returned by an ``llm_start`` hook: send these messages for this call only.
+
+    The conversation itself is unchanged. Later hooks see them in ``event.messages``,
+    so transforms compose in the order the hooks were added.
+    """
+
+    messages: list[dict[str, Any]]
+
+
+class StopRun(Exception):
+    """Raise from a hook to end the run with ``error`` (a typed error such as ``BudgetExceeded``)."""
+
+    def __init__(self, error: "TinyCodeError") -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+Decision = Union[Deny, ModifyArguments, ReplaceResult, ModifyMessages, None]
 Callback = Callable[[Event], Union[Decision, Awaitable[Decision]]]
 
 
@@ -82,7 +108,7 @@ class Hook:
 
 
 class EventBus:
-    """Delivers events to callbacks in order; a failing callback is logged, never fatal."""
+    """Delivers events to callbacks in order; a failing callback is logged, never fatal (except :class:`StopRun`)."""
 
     def __init__(self) -> None:
         self.callbacks: list[Callback] = []
@@ -95,6 +121,10 @@ class EventBus:
     def remove(self, callback: Callback) -> None:
         self.callbacks.remove(callback)
 
+    def wants(self, name: EventName) -> bool:
+        """Whether any callback listens for ``name`` (plain functions listen to everything)."""
+        return any(not isinstance(cb, Hook) or hasattr(cb, f"on_{name}") for cb in self.callbacks)
+
     async def emit(self, event: Event) -> list[Decision]:
         """Send ``event`` to every callback and return their non-None decisions."""
         decisions: list[Decision] = []
@@ -103,9 +133,13 @@ class EventBus:
                 outcome = callback(event)
                 if inspect.isawaitable(outcome):
                     outcome = await outcome
+            except StopRun as stop:  # the one deliberate way for a hook to end the run
+                raise stop.error from None
             except Exception:  # a hook must never break the run
                 log.exception("callback %r failed on %s", callback, event.name)
                 continue
+            if isinstance(outcome, ModifyMessages):
+                event.messages = outcome.messages
             if outcome is not None:
                 decisions.append(outcome)
         return decisions

@@ -127,11 +127,11 @@ class LiteLLMModel:
     ) -> None:
         self.requested_model = model
         self.model = normalize_model_name(model)
-        self.api_key = api_key
         self.model_kwargs = dict(model_kwargs or {})
-        self.max_retries = max_retries
+        self.api_key = api_key or _placeholder_key_for_local_server(self.model, self.model_kwargs)
+        self.max_retries = int(self.model_kwargs.pop("num_retries", max_retries))
         self.timeout = float(self.model_kwargs.pop("timeout", timeout))
-        self.backoff = backoff
+        self.backoff = float(self.model_kwargs.pop("retry_backoff", backoff))
         self._litellm: Any = None
 
     async def complete(
@@ -141,7 +141,7 @@ class LiteLLMModel:
         litellm = self._litellm or self._load()
         for attempt in range(self.max_retries + 1):
             try:
-                return await self._stream_once(litellm, messages, tools, on_delta)
+                return await self._call_once(litellm, messages, tools, on_delta)
             except Exception as exc:  # classified below: retried, typed, or re-raised
                 wait = self._retry_delay(litellm, exc, attempt)
                 if wait is None:
@@ -151,26 +151,26 @@ class LiteLLMModel:
         raise AssertionError("unreachable")
 
     # --- one streamed call -----------------------------------------------------
-    async def _stream_once(
+    async def _call_once(
         self, litellm: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]], on_delta: DeltaCallback | None
     ) -> LLMResponse:
+        """One model call: streamed when someone listens for deltas, else in one piece (cheaper)."""
         started = time.perf_counter()
         kwargs = dict(self.model_kwargs)
         if tools:
             kwargs["tools"] = tools
-        stream = await litellm.acompletion(
-            model=self.model,
-            messages=messages,
-            api_key=self.api_key,
-            stream=True,
-            stream_options={"include_usage": True},
-            timeout=self.timeout,
-            num_retries=0,
-            **kwargs,
+        if on_delta is not None:
+            kwargs["stream"] = True
+            kwargs["stream_options"] = {"include_usage": True}
+        raw = await litellm.acompletion(
+            model=self.model, messages=messages, api_key=self.api_key, timeout=self.timeout, num_retries=0, **kwargs
         )
         builder = _ResponseBuilder(self.model)
-        async for chunk in stream:
-            await builder.add(chunk, on_delta)
+        if on_delta is None:
+            builder.add_whole(raw)
+        else:
+            async for chunk in raw:
+                await builder.add(chunk, on_delta)
         response = builder.finish()
         response.cost = self._cost(litellm, response.usage)
         response.duration = time.perf_counter() - started
@@ -202,7 +202,7 @@ class LiteLLMModel:
     # --- failures -----------------------------------------------------------------
     def _retry_delay(self, litellm: Any, exc: Exception, attempt: int) -> float | None:
         """Seconds to wait before retrying ``exc``, or None if it must not be retried."""
-        if attempt >= self.max_retries or not _is_transient(litellm, exc):
+        if attempt >= self.max_retries or _is_auth_problem(exc) or not _is_transient(litellm, exc):
             return None
         retry_after = _retry_after_seconds(exc)
         if retry_after is not None:
@@ -214,7 +214,7 @@ class LiteLLMModel:
             return exc
         status = getattr(exc, "status_code", None)
         detail = _short(exc)
-        if isinstance(exc, litellm.AuthenticationError) or status == 401:
+        if isinstance(exc, litellm.AuthenticationError) or status == 401 or _is_auth_problem(exc):
             return LLMAuthenticationError(
                 f"The model provider rejected the API key for {self.requested_model!r}: pass api_key=... "
                 f"or set {self._key_env()}. ({detail})",
@@ -253,6 +253,20 @@ class _ResponseBuilder:
         self.usage = Usage()
         self.finish_reason: str | None = None
 
+    def add_whole(self, response: Any) -> None:
+        """Take a non-streamed response."""
+        if getattr(response, "usage", None):
+            self.usage = _usage_from(response.usage)
+        if not response.choices:
+            return
+        choice = response.choices[0]
+        self.finish_reason = choice.finish_reason or "stop"
+        message = choice.message
+        if message.content:
+            self.text.append(message.content)
+        for index, call in enumerate(message.tool_calls or ()):
+            self.calls[index] = {"id": call.id or "", "name": call.function.name or "", "arguments": call.function.arguments or ""}
+
     async def add(self, chunk: Any, on_delta: DeltaCallback | None) -> None:
         usage = getattr(chunk, "usage", None)
         if usage:
@@ -285,7 +299,7 @@ class _ResponseBuilder:
 
     def finish(self) -> LLMResponse:
         if self.finish_reason is None:
-            raise _StreamCutError("the model's response stream ended before it finished")
+            raise _IncompleteResponse("the model's response ended before it finished (cut stream or empty choices)")
         calls = [
             ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
             for i, c in sorted(self.calls.items())
@@ -293,8 +307,8 @@ class _ResponseBuilder:
         return LLMResponse("".join(self.text), calls, self.usage, model=self.model, finish_reason=self.finish_reason)
 
 
-class _StreamCutError(ConnectionError):
-    """A stream closed mid-answer: treated as a transient failure."""
+class _IncompleteResponse(ConnectionError):
+    """A response with no finished choice: treated as a transient failure and retried."""
 
 
 def _usage_from(usage: Any) -> Usage:
@@ -329,6 +343,19 @@ def _retry_after_seconds(exc: Exception) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _placeholder_key_for_local_server(model: str, model_kwargs: dict[str, Any]) -> str | None:
+    """OpenAI-compatible servers on your own machine rarely check keys, but the client insists on one."""
+    base = model_kwargs.get("api_base") or model_kwargs.get("base_url")
+    if model.startswith("openai/") and base and _is_loopback(base) and not os.environ.get("OPENAI_API_KEY"):
+        return "no-key-needed"
+    return None
+
+
+def _is_auth_problem(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "missing credentials" in text or "api_key client option must be set" in text
 
 
 def _mentions_unknown_model(detail: str) -> bool:

@@ -105,6 +105,8 @@ class KernelProvider(Provider):
             sys.displayhook, shell.display_trap.hook = saved[0], saved[1]
             _restore_attr(shell, "_showtraceback", saved[2])
         timed_out = timer is not None and timer.did_interrupt
+        if isinstance(outcome.error_in_exec, KeyboardInterrupt) and not timed_out:
+            raise KeyboardInterrupt  # the user's interrupt: stop the run, not just this step
         return ExecResult(
             stdout=captured.stdout,
             stderr=captured.stderr,

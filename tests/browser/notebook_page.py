@@ -1,0 +1,131 @@
+"""Drive a notebook in JupyterLab or Notebook 7 the way a user does: click, type, run, save.
+
+``window.jupyterapp`` (exposed by the test server) is only read to know when the
+kernel is idle; every change goes through the keyboard and mouse.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+CELLS = f"{PANEL} .jp-Notebook .jp-Cell"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+KERNEL_IDLE_JS = """() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session
+    && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle'
+    && !!document.querySelector('%s');
+}""" % CELLS
+CELLS_JS = """(selector) => [...document.querySelectorAll(selector)].map(cell => ({
+  type: cell.classList.contains('jp-CodeCell') ? 'code'
+      : cell.classList.contains('jp-MarkdownCell') ? 'markdown' : 'raw',
+  source: [...cell.querySelectorAll('.jp-InputArea-editor .cm-line')].map(l => l.textContent).join('\\n'),
+  rendered: cell.querySelector('.jp-RenderedMarkdown') ? cell.querySelector('.jp-RenderedMarkdown').innerText.trim() : null,
+  outputs: [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText.trim()),
+  prompt: (cell.querySelector('.jp-InputPrompt') || {textContent: ''}).textContent.trim(),
+}))"""
+
+
+def open_notebook(page: Page, url: str, timeout_ms: float = 60_000) -> None:
+    """Open a notebook URL and wait until its cells are shown and its kernel is idle."""
+    page.goto(url)
+    page.wait_for_selector(PANEL, timeout=timeout_ms)
+    page.wait_for_function(KERNEL_IDLE_JS, timeout=timeout_ms)
+
+
+def cell(page: Page, index: int) -> Locator:
+    return page.locator(CELLS).nth(index)
+
+
+def cells(page: Page) -> list[dict[str, Any]]:
+    """What the user sees: each cell's type, source, rendered markdown, outputs and prompt."""
+    return page.evaluate(CELLS_JS, CELLS)
+
+
+def edit_cell(page: Page, index: int) -> None:
+    """Put the cell at ``index`` in edit mode with the cursor in its editor."""
+    cell(page, index).locator(".jp-InputArea-editor").click()
+
+
+def set_cell_source(page: Page, index: int, source: str) -> None:
+    """Replace a cell's source as if typed (no auto-indent or bracket closing)."""
+    edit_cell(page, index)
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.insert_text(source)
+
+
+def run_cell(page: Page, index: int, timeout_ms: float = 60_000) -> str:
+    """Run the cell at ``index`` in place (Ctrl+Enter); wait until it has finished; return its prompt."""
+    target = cell(page, index)
+    prompt = target.locator(".jp-InputPrompt")
+    before = prompt.text_content()
+    edit_cell(page, index)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        """([el, before]) => /^\\[\\d+\\]:$/.test(el.textContent.trim()) && el.textContent.trim() !== before""",
+        arg=[prompt.element_handle(), (before or "").strip()],
+        timeout=timeout_ms,
+    )
+    page.wait_for_function(KERNEL_IDLE_JS, timeout=timeout_ms)
+    return (prompt.text_content() or "").strip()
+
+
+def add_cell_below(page: Page, index: int, source: str) -> None:
+    """Select the cell at ``index``, insert a code cell below it (B) and type ``source``."""
+    cell(page, index).locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.keyboard.insert_text(source)
+    page.keyboard.press("Escape")
+
+
+def run_cell_and_wait(page: Page, source: str, timeout_ms: float = 60_000) -> int:
+    """Append a code cell with ``source`` at the end, run it, wait for it; return its index."""
+    last = page.locator(CELLS).count() - 1
+    add_cell_below(page, last, source)
+    run_cell(page, last + 1, timeout_ms)
+    return last + 1
+
+
+def save(page: Page, timeout_ms: float = 15_000) -> None:
+    """Save with Ctrl+S and wait until the document is no longer dirty."""
+    page.locator(PANEL).locator(".jp-Notebook").focus()
+    page.keyboard.press("Escape")
+    page.keyboard.press("ControlOrMeta+s")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget;"
+        " return !!w && !!w.context && !w.context.model.dirty; }",
+        timeout=timeout_ms,
+    )
+
+
+def wait_for_cells(page: Page, count: int, timeout_ms: float = 30_000) -> list[dict[str, Any]]:
+    """Wait until the notebook shows ``count`` cells; return them (see :func:`cells`)."""
+    page.wait_for_function(
+        "([selector, count]) => document.querySelectorAll(selector).length === count",
+        arg=[CELLS, count],
+        timeout=timeout_ms,
+    )
+    return cells(page)
+
+
+def wait_for_output(page: Page, text: str, present: bool = True, timeout_ms: float = 30_000) -> None:
+    """Wait until some cell output contains ``text`` (or, with ``present=False``, none does)."""
+    page.wait_for_function(
+        """([selector, text, present]) => present === [...document.querySelectorAll(selector)]
+             .some(o => o.innerText.includes(text))""",
+        arg=[f"{CELLS} .jp-OutputArea-output", text, present],
+        timeout=timeout_ms,
+    )

@@ -1,0 +1,150 @@
+"""The LLM seam end to end: litellm's real HTTP path against the loopback scripted server."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tinycode_jupyter import TinyCodeAgent
+from tinycode_jupyter.errors import LLMAuthenticationError, LLMError, LLMTimeoutError, ModelNotFoundError
+from tinycode_jupyter.hooks import TokenTracker
+from tinycode_jupyter.llm import LiteLLMModel, UnexpectedModelRequest
+from tinycode_jupyter.testing import ScriptedServer, call, fault, say
+
+
+def agent_for(server: ScriptedServer, tmp_path, **kwargs) -> TinyCodeAgent:
+    model_kwargs = {"api_base": server.url, "retry_backoff": 0.01, **kwargs.pop("model_kwargs", {})}
+    return TinyCodeAgent(model="openai/scripted", api_key="test-key", model_kwargs=model_kwargs,
+                         provider="kernel", default_workdir=tmp_path, **kwargs)  # fmt: skip
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_twenty_step_run_usage_equals_server_report(tmp_path, streaming):
+    def trajectory(request):
+        done = sum(1 for m in request["messages"] if m["role"] == "tool")
+        return call("run_python", {"code": f"step = {done}"}, completion_tokens=11) if done < 19 else say("finished")
+
+    tracker = TokenTracker()
+    deltas: list[str] = []
+    callbacks = [tracker] + ([lambda e: deltas.append(e.text_delta) if e.text_delta else None] if streaming else [])
+    with ScriptedServer(trajectory) as server:
+        async with agent_for(server, tmp_path, callbacks=callbacks, max_turns=25) as agent:
+            result = await agent.run("twenty steps")
+        assert str(result) == "finished"
+        assert len(server.requests) == 20
+        assert all(r["body"].get("stream", False) is streaming for r in server.requests)
+    reported_prompt = sum(r["usage"]["prompt_tokens"] for r in server.responses)
+    reported_completion = sum(r["usage"]["completion_tokens"] for r in server.responses)
+    assert tracker.total.prompt_tokens == reported_prompt == result.record.usage.prompt_tokens
+    assert tracker.total.completion_tokens == reported_completion
+    assert tracker.total.calls == 20
+    if streaming:
+        assert "".join(deltas) == "finished"
+
+
+async def test_streaming_tool_call_deltas_reach_hooks(tmp_path):
+    pieces = []
+    with ScriptedServer([call("run_python", {"code": "print('x' * 40)"}, content="Let me run it."), say("ok")]) as server:
+        async with agent_for(server, tmp_path, callbacks=[pieces.append]) as agent:
+            await agent.run("go")
+    deltas = [e for e in pieces if e.name == "llm_delta"]
+    assert "".join(e.text_delta for e in deltas if e.text_delta) == "Let me run it.ok"
+    arguments = "".join(e.tool_call_delta["arguments"] or "" for e in deltas if e.tool_call_delta)
+    assert arguments == '{"code": "print(\'x\' * 40)"}'
+
+
+@pytest.mark.parametrize(
+    "transient",
+    [
+        fault("status", status=429, retry_after=0.05),
+        fault("status", status=500),
+        fault("status", status=503),
+        fault("reset"),
+        fault("cut_stream"),
+        fault("empty_choices"),
+    ],
+    ids=["429", "500", "503", "reset", "cut_stream", "empty_choices"],
+)
+async def test_transient_failures_are_retried(tmp_path, transient):
+    with ScriptedServer([transient, say("recovered")]) as server:
+        async with agent_for(server, tmp_path, callbacks=[lambda e: None]) as agent:
+            assert await agent.run("go") == "recovered"
+        assert len(server.requests) == 2
+
+
+async def test_retry_after_is_honoured(tmp_path):
+    with ScriptedServer([fault("status", status=429, retry_after=0.4), say("ok")]) as server:
+        async with agent_for(server, tmp_path) as agent:
+            started = time.perf_counter()
+            await agent.run("go")
+            assert time.perf_counter() - started >= 0.4
+
+
+async def test_request_errors_are_not_retried(tmp_path):
+    with ScriptedServer([fault("status", status=400, message="bad request body")]) as server:
+        async with agent_for(server, tmp_path) as agent:
+            with pytest.raises(LLMError, match="bad request body"):
+                await agent.run("go")
+        assert len(server.requests) == 1
+    assert agent.last_run.error.startswith("LLMError")
+
+
+async def test_authentication_error_names_the_env_var(tmp_path):
+    with ScriptedServer([fault("status", status=401, message="invalid api key")]) as server:
+        async with agent_for(server, tmp_path) as agent:
+            with pytest.raises(LLMAuthenticationError, match="OPENAI_API_KEY"):
+                await agent.run("go")
+        assert len(server.requests) == 1
+
+
+async def test_unknown_model_is_a_typed_error_naming_the_model(tmp_path):
+    with ScriptedServer([fault("status", status=404, message="The model `nope` does not exist")]) as server:
+        async with agent_for(server, tmp_path) as agent:
+            with pytest.raises(ModelNotFoundError, match="openai/scripted"):
+                await agent.run("go")
+
+
+async def test_timeouts_are_retried_then_typed(tmp_path):
+    slow = fault("delay", delay=1.0)
+    with ScriptedServer([slow, slow]) as server:
+        async with agent_for(server, tmp_path, model_kwargs={"timeout": 0.2, "num_retries": 1}) as agent:
+            started = time.perf_counter()
+            with pytest.raises(LLMTimeoutError, match="did not answer within"):
+                await agent.run("go")
+            assert time.perf_counter() - started < 5
+
+
+async def test_transcript_survives_a_failure_mid_run(tmp_path):
+    with ScriptedServer([call("run_python", {"code": "kept = 42"}), fault("status", status=400)]) as server:
+        async with agent_for(server, tmp_path) as agent:
+            with pytest.raises(LLMError):
+                await agent.run("go")
+    assert agent.last_run.steps[0].tool_calls[0].name == "run_python"
+    assert agent.messages[-1]["role"] == "tool"
+
+
+async def test_ollama_models_use_native_tools_and_pass_model_kwargs(tmp_path):
+    with ScriptedServer([call("run_python", {"code": "6 * 7"}), say("42")]) as server:
+        agent = TinyCodeAgent(
+            model="ollama/llama3.1",
+            model_kwargs={"api_base": server.ollama_url, "num_ctx": 8192, "temperature": 0.1, "top_k": 20, "repeat_penalty": 1.2},
+            provider="kernel",
+            default_workdir=tmp_path,
+        )
+        async with agent:
+            assert await agent.run("what is 6*7") == "42"
+        chats = [r for r in server.requests if r["path"] == "/api/chat"]
+    assert len(chats) == 2
+    body = chats[0]["body"]
+    assert {t["function"]["name"] for t in body["tools"]} >= {"run_python", "bash"}
+    assert body["options"]["num_ctx"] == 8192
+    assert body["options"]["temperature"] == 0.1
+    assert body["options"]["top_k"] == 20
+    assert body["options"]["repeat_penalty"] == 1.2
+    assert any(m["role"] == "tool" and "42" in m["content"] for m in chats[1]["body"]["messages"])
+
+
+async def test_real_requests_are_refused_under_the_test_guard():
+    model = LiteLLMModel("gpt-4.1-mini", api_key="sk-should-never-be-sent")
+    with pytest.raises(UnexpectedModelRequest, match="TINYCODE_ALLOW_MODEL_REQUESTS=0"):
+        await model.complete([{"role": "user", "content": "hi"}], [])

@@ -1,0 +1,113 @@
+"""Streaming output in the agent's cell, updated in place with ``display_id``.
+
+Everything is a plain MIME bundle (``text/markdown`` with ``text/plain`` beside it,
+``image/png`` for figures), so the same output reads well in JupyterLab,
+Notebook 7, VS Code and a saved .ipynb. Updates are scheduled on the kernel's
+main thread, where display messages carry the cell's parent header.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Callable
+
+from ..events import Event, Hook
+from ..truncation import TruncationConfig, truncate
+
+Schedule = Callable[[Callable[[], Any]], None]
+TEXT_REFRESH_SECONDS = 0.1
+_SHOWN_OUTPUT = TruncationConfig(max_tokens=1500, max_lines=60)
+_LANGUAGES = {"run_python": "python", "bash": "bash"}
+
+
+def _bundle(markdown: str) -> dict[str, str]:
+    return {"text/markdown": markdown, "text/plain": markdown}
+
+
+class _Block:
+    """One display area of the cell, created once and updated in place."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self.display_id = uuid.uuid4().hex
+        self.shown = False
+
+    def show(self, bundle: dict[str, Any]) -> None:
+        from IPython.display import display, update_display
+
+        first = not self.shown
+        self.shown = True
+        if first:
+            self.schedule(lambda: display(bundle, raw=True, display_id=self.display_id))
+        else:
+            self.schedule(lambda: update_display(bundle, raw=True, display_id=self.display_id))
+
+
+class CellOutput(Hook):
+    """Shows the model's streaming text, each tool call with its output, the answer and a usage footer."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self._text = ""
+        self._text_block: _Block | None = None
+        self._last_refresh = 0.0
+        self._status = _Block(schedule)
+
+    def on_agent_start(self, event: Event) -> None:
+        self._status.show(_bundle(f"*tinycode · {event.record.model if event.record else ''} · working…*"))
+
+    def on_llm_delta(self, event: Event) -> None:
+        if not event.text_delta:
+            return
+        self._text += event.text_delta
+        if self._text_block is None:
+            self._text_block = _Block(self.schedule)
+        now = time.monotonic()
+        if now - self._last_refresh >= TEXT_REFRESH_SECONDS:
+            self._last_refresh = now
+            self._text_block.show(_bundle(self._text))
+
+    def on_llm_end(self, event: Event) -> None:
+        content = event.response.content if event.response else self._text
+        if content:
+            block = self._text_block or _Block(self.schedule)
+            block.show(_bundle(content))  # the complete text, rendered as markdown
+        self._text, self._text_block = "", None
+
+    def on_tool_start(self, event: Event) -> None:
+        name = event.tool_call.name
+        arguments = event.extra.get("arguments", {})
+        body = arguments.get("code") or arguments.get("command")
+        if body is None:
+            body = ", ".join(f"{k}={_short(v)}" for k, v in arguments.items())
+        fence = _LANGUAGES.get(name, "")
+        _Block(self.schedule).show(_bundle(f"**▶ {name}**\n```{fence}\n{body}\n```"))
+
+    def on_tool_end(self, event: Event) -> None:
+        result = event.result
+        if result is None:
+            return
+        shown = truncate(result.text, _SHOWN_OUTPUT)
+        mark = "" if result.ok else "⚠ "
+        _Block(self.schedule).show(_bundle(f"{mark}output:\n```text\n{shown}\n```"))
+        for bundle in (result.exec_result.displays if result.exec_result else []):
+            images = {k: v for k, v in bundle.items() if k in ("image/png", "image/jpeg", "text/plain")}
+            if len(images) > 1 or "text/plain" not in images:
+                _Block(self.schedule).show(images)
+
+    def on_agent_end(self, event: Event) -> None:
+        record = event.record
+        if record is None:
+            return
+        usage = record.usage
+        state = "done" if event.error is None else f"stopped: {type(event.error).__name__}"
+        footer = (f"*{state} · {len(record.steps)} turns · {usage.prompt_tokens:,} prompt + "
+                  f"{usage.completion_tokens:,} completion tokens · ${record.cost:.4f} · {record.duration:.1f}s · "
+                  f"{record.provider}*")  # fmt: skip
+        self._status.show(_bundle(f"*tinycode · {record.model} · {state}*"))
+        _Block(self.schedule).show(_bundle(footer))
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,109 @@
+"""Turn what the agent did into notebook cells (nbformat v4 dicts) that re-run without the agent."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..providers.base import ExecResult
+from ..record import RunRecord, ToolCallRecord
+from .comm_protocol import METADATA_KEY
+
+Cell = dict[str, Any]
+
+
+def outputs_for(result: ExecResult | None, execution_count: int | None = None) -> list[dict[str, Any]]:
+    """nbformat outputs for an execution result: streams, displays, the value, the error."""
+    if result is None:
+        return []
+    outputs: list[dict[str, Any]] = []
+    if result.stdout:
+        outputs.append({"output_type": "stream", "name": "stdout", "text": result.stdout})
+    if result.stderr:
+        outputs.append({"output_type": "stream", "name": "stderr", "text": result.stderr})
+    for bundle in result.displays:
+        outputs.append({"output_type": "display_data", "data": dict(bundle), "metadata": {}})
+    if result.value is not None:
+        outputs.append({"output_type": "execute_result", "data": {"text/plain": result.value}, "metadata": {},
+                        "execution_count": execution_count})  # fmt: skip
+    if result.error is not None:
+        outputs.append({"output_type": "error", "ename": result.error.name, "evalue": result.error.value,
+                        "traceback": result.error.traceback.splitlines()})  # fmt: skip
+    return outputs
+
+
+def code_cell(source: str, outputs: list[dict[str, Any]] | None = None, metadata: dict[str, Any] | None = None) -> Cell:
+    return {"id": _new_id(), "cell_type": "code", "source": source, "outputs": outputs or [], "execution_count": None, "metadata": metadata or {}}
+
+
+def markdown_cell(source: str, metadata: dict[str, Any] | None = None) -> Cell:
+    return {"id": _new_id(), "cell_type": "markdown", "source": source, "metadata": metadata or {}}
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def source_for_call(call: ToolCallRecord) -> str | None:
+    """The cell source that redoes a tool call in a kernel, or None if the call changes nothing."""
+    args = call.arguments if isinstance(call.arguments, dict) else {}
+    if call.name == "run_python" and "code" in args:
+        return args["code"]
+    if call.name == "bash" and "command" in args:
+        return "%%bash\n" + args["command"]
+    if call.name == "write_file" and "file_path" in args and "content" in args:
+        return f"%%writefile {args['file_path']}\n{args['content']}"
+    return None
+
+
+def cell_metadata(run_id: str, step: int, turn: int, model: str, tokens: int, anchor_cell_id: str | None) -> dict[str, Any]:
+    """The ``metadata`` of a generated cell: what the frontend matches on when a run is replaced."""
+    return {METADATA_KEY: {"run_id": run_id, "step": step, "turn": turn, "model": model, "tokens": tokens,
+                           "anchor_cell_id": anchor_cell_id}}  # fmt: skip
+
+
+def cell_for_call(call: ToolCallRecord, metadata: dict[str, Any]) -> Cell | None:
+    """A code cell (with outputs) for a tool call, or None if it changed nothing or never ran."""
+    source = source_for_call(call)
+    if source is None or (not call.ok and call.exec_result is None):  # blocked or denied: nothing ran
+        return None
+    return code_cell(source, outputs_for(call.exec_result), metadata)
+
+
+def cells_for_run(record: RunRecord, anchor_cell_id: str | None = None) -> list[Cell]:
+    """Every code cell of the run, then the answer as a markdown cell."""
+    cells: list[Cell] = []
+    for step in record.steps:
+        for call in step.tool_calls:
+            meta = cell_metadata(record.run_id, len(cells), step.turn, record.model, step.usage.total_tokens, anchor_cell_id)
+            cell = cell_for_call(call, meta)
+            if cell is not None:
+                cells.append(cell)
+    if record.answer:
+        last = record.steps[-1]
+        meta = cell_metadata(record.run_id, len(cells), last.turn, record.model, last.usage.total_tokens, anchor_cell_id)
+        cells.append(markdown_cell(record.answer, meta))
+    return cells
+
+
+def combined_source(record: RunRecord) -> str:
+    """One cell's worth of the run's Python code, for ``set_next_input`` (which inserts a single cell)."""
+    parts = [f"# tinycode run {record.run_id}: {record.prompt.splitlines()[0][:80] if record.prompt else ''}"]
+    for call in record.tool_calls:
+        args = call.arguments if isinstance(call.arguments, dict) else {}
+        if call.name == "run_python" and call.ok and "code" in args:
+            parts.append(args["code"].rstrip())
+    return "\n\n".join(parts) + "\n"
+
+
+def notebook_for_session(records: list[RunRecord]) -> dict[str, Any]:
+    """A standalone notebook of every run: the prompt, the code cells with outputs, the answer."""
+    cells: list[Cell] = []
+    for record in records:
+        cells.append(markdown_cell(f"**Prompt:** {record.prompt}"))
+        cells.extend(cells_for_run(record))
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "cells": cells,
+    }

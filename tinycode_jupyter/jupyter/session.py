@@ -1,0 +1,143 @@
+"""One agent per kernel: built from the magic's settings, run through the kernel runner."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..record import RunResult
+from .kernel_runner import KernelRunner
+
+log = logging.getLogger(__name__)
+
+
+class AgentSession:
+    """Holds the kernel's agent, its conversation, usage totals, and the write-back channel."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.agent: Any = None
+        self._key: tuple | None = None
+        self._tracker: Any = None
+        self._channel: Any = None
+
+    # --- the agent ------------------------------------------------------------------
+    def get_agent(self, settings: dict[str, Any]) -> Any:
+        """The session's agent, rebuilt (conversation reset) when model, server or provider change."""
+        key = (settings["model"], settings["api_base"], settings["provider"])
+        if self.agent is None or key != self._key:
+            self.close()
+            self.agent = self._build(settings)
+            self._key = key
+        self.agent.max_turns = settings["max_turns"]
+        return self.agent
+
+    def _build(self, settings: dict[str, Any]) -> Any:
+        from ..agent import TinyCodeAgent
+        from ..hooks import TokenTracker
+
+        model_kwargs = {"api_base": settings["api_base"]} if settings["api_base"] else {}
+        provider = settings["provider"]
+        provider_config = {"shell": self.shell} if provider == "kernel" else None
+        agent = TinyCodeAgent(model=settings["model"], model_kwargs=model_kwargs, provider=provider,
+                              provider_config=provider_config, max_turns=settings["max_turns"])  # fmt: skip
+        self._tracker = self._tracker or TokenTracker("session")
+        agent.add_callback(self._tracker)
+        return agent
+
+    # --- one run --------------------------------------------------------------------------
+    def run(self, prompt: str, settings: dict[str, Any], record: str | None = None, replay: str | None = None) -> RunResult:
+        from ..cassette import RecordingLLM, ReplayLLM
+        from .cell_output import CellOutput
+        from .variables import context_for_prompt
+        from .writeback import CommChannel, JupyterNotebookCallback
+
+        agent = self.get_agent(settings)
+        runner = KernelRunner()
+        self._channel = self._channel or CommChannel(runner.call_on_main)
+        self._channel.schedule = runner.call_on_main
+        hooks = [
+            CellOutput(runner.call_on_main),
+            JupyterNotebookCallback(self._anchor_cell_id(), self._channel, self._set_next_input, runner.call_on_main),
+        ]
+        budget = self._budget_hook(settings["budget_usd"])
+        hooks += [budget] if budget is not None else []
+        real_llm = agent.llm
+        if replay:
+            agent.llm = ReplayLLM(replay)
+        elif record:
+            agent.llm = RecordingLLM(real_llm, record)
+        if getattr(agent.provider, "name", "") == "kernel":
+            agent.provider.main_thread_runner = runner.run_on_main
+        for hook in hooks:
+            agent.add_callback(hook)
+        full_prompt = prompt + context_for_prompt(prompt, self.shell.user_ns)
+        try:
+            return runner.run(lambda: agent.run(full_prompt))
+        finally:
+            for hook in hooks:
+                agent.remove_callback(hook)
+            agent.llm = real_llm
+            if getattr(agent.provider, "name", "") == "kernel":
+                agent.provider.main_thread_runner = None
+
+    def _budget_hook(self, budget_usd: float) -> Any:
+        if not budget_usd:
+            return None
+        from ..hooks.budget import Budget
+
+        return Budget(per_run_max_cost=budget_usd)
+
+    def _anchor_cell_id(self) -> str | None:
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is None:
+            return None
+        try:
+            parent = kernel.get_parent("shell")
+        except TypeError:
+            parent = kernel.get_parent()
+        return (parent or {}).get("metadata", {}).get("cellId")
+
+    def _set_next_input(self, source: str) -> None:
+        self.shell.set_next_input(source, replace=False)
+
+    # --- line-magic commands ------------------------------------------------------------------
+    def reset(self) -> None:
+        if self.agent is not None:
+            self.agent.reset()
+        if self._tracker is not None:
+            self._tracker.reset()
+
+    def usage_summary(self) -> str:
+        return self._tracker.summary() if self._tracker is not None else "no runs yet"
+
+    def export(self, path: str) -> str:
+        if self.agent is None:
+            raise_usage("%agent export: no runs yet in this kernel")
+        self.agent.export_notebook(path)
+        return f"wrote {path}"
+
+    def chat_widget(self, settings: dict[str, Any]) -> Any:
+        from .chat_widget import ChatWidget
+
+        return ChatWidget(self, settings).widget
+
+    def close(self) -> None:
+        if self.agent is not None:
+            agent, self.agent = self.agent, None
+            _close_quietly(agent)
+
+
+def raise_usage(message: str) -> None:
+    from IPython.core.error import UsageError
+
+    raise UsageError(message)
+
+
+def _close_quietly(agent: Any) -> None:
+    """Close an agent from sync code, even while the kernel's own loop is running."""
+    runner = KernelRunner()
+    try:
+        runner.run(agent.close)
+    except Exception:
+        log.exception("closing the previous agent failed")
+

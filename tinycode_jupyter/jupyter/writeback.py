@@ -1,0 +1,115 @@
+"""JupyterNotebookCallback: write what the agent did back into the notebook as cells.
+
+Mechanisms, best first:
+- the frontend extension (JupyterLab 4 / Notebook 7) or the headless runner answers on
+  the comm (:mod:`.comm_protocol`): every code cell is inserted live below the agent's
+  cell, and a re-run replaces the cells of the previous run, never a user's cell;
+- otherwise ``set_next_input``: one combined code cell after the agent's cell finishes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+from ..events import Event, Hook
+from ..record import ToolCallRecord
+from . import cells as cellmod
+from .comm_protocol import HELLO, HELLO_TIMEOUT, TARGET, VERSION
+
+log = logging.getLogger(__name__)
+Schedule = Callable[[Callable[[], Any]], None]
+
+
+class CommChannel:
+    """The kernel's end of the cell-insertion comm; learns once whether a frontend answers."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self._comm: Any = None
+        self._ready = threading.Event()
+        self._asked = threading.Event()
+
+    def frontend_ready(self, timeout: float = HELLO_TIMEOUT) -> bool:
+        """Open the comm (first call only) and wait for a frontend's ``ready``."""
+        if not self._asked.is_set():
+            self._asked.set()
+            self.schedule(self._open)
+        return self._ready.wait(timeout)
+
+    def send(self, data: dict[str, Any]) -> None:
+        self.schedule(lambda: self._comm.send(data))
+
+    def _open(self) -> None:
+        from comm import create_comm
+
+        self._comm = create_comm(target_name=TARGET, data=HELLO)
+        self._comm.on_msg(self._on_message)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        data = message.get("content", {}).get("data", {})
+        if data.get("action") == "ready" and data.get("version") == VERSION:
+            self._ready.set()
+
+
+class JupyterNotebookCallback(Hook):
+    """Inserts the run's code cells (with outputs) and the answer below the agent's cell.
+
+    ``anchor_cell_id`` is the agent cell's id (from the execute request); ``schedule``
+    runs a function on the kernel's main thread; ``channel`` is shared per kernel so the
+    frontend handshake happens once a session.
+    """
+
+    def __init__(self, anchor_cell_id: str | None, channel: CommChannel | None,
+                 set_next_input: Callable[[str], None] | None, schedule: Schedule) -> None:  # fmt: skip
+        self.anchor_cell_id = anchor_cell_id
+        self.channel = channel
+        self.set_next_input = set_next_input
+        self.schedule = schedule
+        self.mechanism: str = "none"
+        self._inserted = 0
+        self._turn_tokens = 0
+        self.model = ""
+
+    @property
+    def live(self) -> bool:
+        return self.mechanism == "comm"
+
+    def on_agent_start(self, event: Event) -> None:
+        self._inserted = 0
+        self.model = event.record.model if event.record else ""
+        if self.channel is not None and self.anchor_cell_id and self.channel.frontend_ready():
+            self.mechanism = "comm"
+            self.channel.send({"action": "replace_run", "anchor_cell_id": self.anchor_cell_id, "run_id": event.run_id})
+        else:
+            self.mechanism = "set_next_input" if self.set_next_input is not None else "none"
+
+    def on_llm_end(self, event: Event) -> None:
+        self._turn_tokens = event.response.usage.total_tokens if event.response else 0
+
+    def on_tool_end(self, event: Event) -> None:
+        if not self.live or event.tool_call is None or event.result is None:
+            return
+        call = ToolCallRecord(event.tool_call.id, event.tool_call.name, event.extra.get("arguments", {}),
+                              event.result.text, event.result.ok, exec_result=event.result.exec_result)  # fmt: skip
+        cell = cellmod.cell_for_call(call, self._metadata(event.run_id, event.turn))
+        if cell is not None:
+            self._upsert(event.run_id, cell)
+
+    def on_agent_end(self, event: Event) -> None:
+        record = event.record
+        if record is None:
+            return
+        if self.live and record.answer:
+            turn = record.steps[-1].turn if record.steps else 0
+            self._upsert(record.run_id, cellmod.markdown_cell(record.answer, self._metadata(record.run_id, turn)))
+        elif self.mechanism == "set_next_input" and any(c.name == "run_python" and c.ok for c in record.tool_calls):
+            source = cellmod.combined_source(record)
+            self.schedule(lambda: self.set_next_input(source))
+
+    def _metadata(self, run_id: str, turn: int) -> dict[str, Any]:
+        return cellmod.cell_metadata(run_id, self._inserted, turn, self.model, self._turn_tokens, self.anchor_cell_id)
+
+    def _upsert(self, run_id: str, cell: dict[str, Any]) -> None:
+        self._inserted += 1
+        self.channel.send({"action": "upsert_cell", "anchor_cell_id": self.anchor_cell_id, "run_id": run_id, "cell": cell})
