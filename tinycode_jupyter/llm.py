@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import os
 import random
@@ -18,6 +19,7 @@ from typing import Any, Awaitable, Callable, Protocol
 from urllib.parse import urlparse
 
 from .errors import LLMAuthenticationError, LLMError, LLMTimeoutError, ModelNotFoundError, TinyCodeError
+from .logging_setup import redact
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,8 @@ class LiteLLMModel:
         if on_delta is not None:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("model request: model=%s stream=%s %s", self.model, on_delta is not None, self._describe(messages, kwargs))
         raw = await litellm.acompletion(
             model=self.model, messages=messages, api_key=self.api_key, timeout=self.timeout, num_retries=0, **kwargs
         )
@@ -174,7 +178,21 @@ class LiteLLMModel:
         response = builder.finish()
         response.cost = self._cost(litellm, response.usage)
         response.duration = time.perf_counter() - started
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("model response: %s", self._describe_response(response))
         return response
+
+    def _describe(self, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> str:
+        """The request for the debug log, secrets redacted (the API key itself is never included)."""
+        shown = {k: v for k, v in kwargs.items() if k not in ("tools", "api_key")}
+        text = f"options={json.dumps(shown, default=repr)} tools={len(kwargs.get('tools', []))} messages={json.dumps(messages, default=repr)}"
+        return redact(_clip(text), [self.api_key] if self.api_key else ())
+
+    def _describe_response(self, response: LLMResponse) -> str:
+        calls = [(c.name, c.arguments) for c in response.tool_calls]
+        text = (f"finish={response.finish_reason} tokens={response.usage.prompt_tokens}+{response.usage.completion_tokens} "
+                f"cost=${response.cost:.6f} {response.duration * 1000:.0f}ms text={response.content!r} tool_calls={calls!r}")  # fmt: skip
+        return redact(_clip(text), [self.api_key] if self.api_key else ())
 
     def _load(self) -> Any:
         self._litellm = import_litellm()
@@ -334,11 +352,11 @@ def _is_transient(litellm: Any, exc: Exception) -> bool:
 
 
 def _retry_after_seconds(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
+    """The server's Retry-After, wherever litellm kept the response headers."""
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", None)
     if not headers:
         return None
-    value = headers.get("retry-after")
+    value = headers.get("retry-after") or headers.get("Retry-After")
     try:
         return float(value) if value is not None else None
     except ValueError:
@@ -371,6 +389,14 @@ def _is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _clip(text: str, limit: int = 4000) -> str:
+    """Head and tail of a long debug line, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} …[{len(text) - limit} chars cut]… {text[-half:]}"
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

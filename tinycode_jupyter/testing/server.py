@@ -386,6 +386,8 @@ class ScriptedServer:
         self.model = model
         self.latency = latency
         self.requests: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []
+        """Every answered chat request's reported usage: ``{"usage": {"prompt_tokens", "completion_tokens"}}``."""
         self._script = _Script(script)
         self._port = port
         self._stopping = threading.Event()
@@ -498,6 +500,8 @@ class ScriptedServer:
         if self.latency and self._stopping.wait(self.latency):
             return
         wire = wire_type(self.model, str(number), body, reply)
+        if reply.fault is None:
+            self.responses.append({"usage": _usage_block(body, reply)})
         streaming = bool(body.get("stream", stream_default))
         if reply.fault is None:
             self._answer(handler, wire, streaming)
