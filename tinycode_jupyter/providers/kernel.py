@@ -2,7 +2,8 @@
 
 Code goes through ``shell.run_cell`` so display, matplotlib figures, magics and
 the last expression behave as in a cell. Outside IPython an embedded
-``InteractiveShell`` is used. There is **no isolation**: the agent's code has
+``InteractiveShell`` is used. Each step runs with the work dir as the current
+directory, and the kernel's own directory is restored afterwards. There is **no isolation**: the agent's code has
 the user's full rights and sees (and changes) the user's variables.
 
 In a real kernel the agent loop runs in a worker thread; the Jupyter layer sets
@@ -93,12 +94,15 @@ class KernelProvider(Provider):
         timer = self._arm_timeout(timeout)
         started = time.perf_counter()
         self._running, self._exec_thread = True, threading.get_ident()
+        previous_cwd = os.getcwd()
         try:
+            os.chdir(self.workdir)
             sys.displayhook = shell.display_trap.hook = capture.displayhook
             shell._showtraceback = capture.showtraceback
             with capture_output(display=True) as captured:
                 outcome = shell.run_cell(code, store_history=False, silent=False)
         finally:
+            os.chdir(previous_cwd)
             self._running = False
             if timer is not None:
                 timer.cancel()
