@@ -7,10 +7,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["TinyCodeAgent", "tool", "load_ipython_extension", "unload_ipython_extension", "__version__"]
+__all__ = [
+    "TinyCodeAgent",
+    "tool",
+    "enable_debug_logging",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from .agent import TinyCodeAgent
+    from .logging_setup import enable_debug_logging
     from .tools.base import tool
 
 
@@ -23,6 +31,10 @@ def __getattr__(name: str) -> Any:
         from .tools.base import tool
 
         return tool
+    if name == "enable_debug_logging":
+        from .logging_setup import enable_debug_logging
+
+        return enable_debug_logging
     raise AttributeError(f"module 'tinycode_jupyter' has no attribute {name!r}")
 
 

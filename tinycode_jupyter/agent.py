@@ -14,6 +14,8 @@ from .dispatch import ToolDispatcher
 from .errors import ConfigurationError, MaxTurnsExceeded
 from .events import Callback, Event, EventBus
 from .llm import LLM, LiteLLMModel, LLMResponse
+from .logging_setup import enable_debug_logging_from_env, redact
+from .mcp_tools import MCPServers
 from .prompts import build_system_prompt
 from .providers.base import Provider
 from .providers.registry import create_provider
@@ -62,6 +64,7 @@ class TinyCodeAgent:
         **unknown: Any,
     ) -> None:
         _reject_unknown(unknown)
+        enable_debug_logging_from_env()
         if not isinstance(max_turns, int) or max_turns < 1:
             raise ConfigurationError(f"max_turns must be a positive integer, got {max_turns!r}")
         if model_kwargs is not None and not isinstance(model_kwargs, dict):
@@ -93,6 +96,7 @@ class TinyCodeAgent:
             self.tools[item.name] = item
         self._extra_system_prompt = system_prompt
         self.dispatcher = ToolDispatcher(self.tools, self.bus, self.truncation)
+        self.mcp = MCPServers(self.tools)
         self.messages: list[dict[str, Any]] = []
         self.history: list[RunRecord] = []
         self.last_run: RunRecord | None = None
@@ -106,14 +110,40 @@ class TinyCodeAgent:
         if self._started:
             return
         await self.provider.start()
+        self._register_code_tools()
+        self._started = True
+
+    def _register_code_tools(self) -> None:
         custom = [t for t in self.tools.values() if not t.builtin]
         if custom:
             self.provider.set_tool_handler([t.name for t in custom], self._call_tool_from_code)
-        self._started = True
 
     async def close(self) -> None:
+        """Stop the MCP servers and the provider."""
         self._started = False
-        await self.provider.close()
+        try:
+            await self.mcp.close()
+        finally:
+            await self.provider.close()
+
+    async def connect_mcp_server(
+        self,
+        command: str,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        include_tools: Sequence[str] | None = None,
+        exclude_tools: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Start an MCP server over stdio and add its tools; returns their names.
+
+        Several servers may be connected; a tool name that is already taken is a
+        :class:`ConfigurationError` (use ``include_tools``/``exclude_tools``).
+        The servers stop on :meth:`close`. Connect, run and close on one event loop.
+        """
+        names = await self.mcp.connect(command, args, env, include_tools=include_tools, exclude_tools=exclude_tools)
+        if self._started:
+            self._register_code_tools()
+        return names
 
     async def __aenter__(self) -> "TinyCodeAgent":
         await self.start()
@@ -214,13 +244,15 @@ class TinyCodeAgent:
         raise MaxTurnsExceeded(max_turns)
 
     async def _call_model(self, run_id: str, turn: int, schemas: list[dict[str, Any]]) -> LLMResponse:
-        await self.bus.emit(Event("llm_start", run_id, turn, messages=self.messages))
+        start = Event("llm_start", run_id, turn, messages=self.messages, model=self.model)
+        await self.bus.emit(start)
+        outgoing = start.messages if start.messages is not None else self.messages  # hooks may transform them
 
         async def on_delta(text: str | None, tool_delta: dict[str, Any] | None) -> None:
             await self.bus.emit(Event("llm_delta", run_id, turn, text_delta=text, tool_call_delta=tool_delta))
 
         streaming = self.bus.wants("llm_delta")
-        response = await self.llm.complete(self.messages, schemas, on_delta if streaming else None)
+        response = await self.llm.complete(outgoing, schemas, on_delta if streaming else None)
         await self.bus.emit(Event("llm_end", run_id, turn, response=response))
         return response
 
@@ -229,7 +261,12 @@ class TinyCodeAgent:
         try:
             while pending:
                 call = pending[0]
+                debug = log.isEnabledFor(logging.DEBUG)
+                if debug:
+                    log.debug("tool call %s %s: %s", call.id, call.name, redact(call.arguments))
                 call_record = await self.dispatcher.dispatch(call, record.run_id, turn)
+                if debug:
+                    log.debug("tool result %s ok=%s: %s", call.id, call_record.ok, redact(call_record.result))
                 step.tool_calls.append(call_record)
                 self.messages.append({"role": "tool", "tool_call_id": call.id, "content": call_record.result})
                 pending.pop(0)

@@ -5,7 +5,8 @@ import argparse
 import asyncio
 import sys
 from contextlib import ExitStack
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 from .events import Event, Hook
 
@@ -60,6 +61,53 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    from .jupyter.headless import default_output_path, run_file
+
+    source = Path(args.notebook)
+    output = source if args.inplace else Path(args.output) if args.output else default_output_path(source)
+    try:
+        outcome = run_file(source, output, timeout=args.timeout or None, kernel_name=args.kernel)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {source}: {exc}", file=sys.stderr)
+        return 2
+    except NoSuchKernel:
+        print(f"error: no Jupyter kernel named {args.kernel!r} (see: jupyter kernelspec list)", file=sys.stderr)
+        return 2
+    kept = f", {outcome.agent_cells_kept} kept from earlier runs" if outcome.agent_cells_kept else ""
+    if outcome.failure is not None:
+        print(f"error: {outcome.failure.summary()}", file=sys.stderr)
+        print(f"wrote {output} (execution stopped at that cell{kept})")
+        return 1
+    print(f"wrote {output} ({outcome.agent_cells_written} agent cells written{kept})")
+    return 0
+
+
+def _add_run_command(commands: Any) -> None:
+    run = commands.add_parser(
+        "run",
+        help="execute a notebook headless, writing the agent's cells into the saved copy",
+        description="Execute every cell of NOTEBOOK in a fresh kernel started in the notebook's folder, like "
+        "JupyterLab with the tinycode extension: each %%agent cell's code cells (with outputs) and answer are "
+        "written right below it. Cells written by an earlier run of an agent cell are not executed again; they are "
+        "replaced by the new run's cells, or kept when the agent cell fails or writes none. Your own cells are "
+        "never moved or edited. Execution stops at the first failing cell; the notebook is still written.",
+        epilog="exit status: 0 all cells ran; 1 a cell failed (its position, id and error are printed); "
+        "2 the notebook or kernel could not be opened.",
+    )
+    run.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file to execute (read, never changed unless --inplace)")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", metavar="OUT", help="where to write the executed notebook "
+                       "(default: NOTEBOOK's name with .out.ipynb, beside it: analysis.ipynb -> analysis.out.ipynb)")  # fmt: skip
+    where.add_argument("--inplace", action="store_true", help="overwrite NOTEBOOK with the executed notebook")
+    run.add_argument("--timeout", type=float, default=600, metavar="S",
+                     help="seconds each cell may run before the run stops (default 600; 0: no limit)")  # fmt: skip
+    run.add_argument("--kernel", metavar="NAME", help="Jupyter kernel to use (default: the notebook's kernelspec)")
+    run.set_defaults(handler=_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .demo import DEMO_PROMPT
 
@@ -75,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--provider", help="execution provider: local (bubblewrap sandbox, default), kernel, modal")
     demo.add_argument("--prompt", default=DEMO_PROMPT, help="the task to give the agent")
     demo.set_defaults(handler=_demo)
+    _add_run_command(commands)
     return parser
 
 

@@ -25,7 +25,7 @@ _PATTERNS = [
     (re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}"), r"\1-" + MASK),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._\-~+/=]{4,}"), r"\1 " + MASK),
     (
-        re.compile(r"(?i)([\"']?[\w-]*(?:api[_-]?key|token|secret|password|authorization)[\"']?\s*[:=]\s*[\"']?)([^\s\"',}\]]+)"),
+        re.compile(r"(?i)([\\\"']*[\w-]*(?:api[_-]?key|token|secret|password|authorization)[\\\"']*\s*[:=]\s*[\\\"']*)(?!(?:bearer|basic)\s)([^\s\\\"',}\]]+)"),
         r"\1" + MASK,
     ),
 ]
@@ -68,38 +68,31 @@ class _DebugHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler :func:`enable_debug_logging` installs (a distinct type, so it is installed once)."""
 
 
-def enable_debug_logging(
-    stream: TextIO | None = None,
-    *,
-    level: int = logging.DEBUG,
-    include_litellm: bool = False,
-    secrets: Iterable[str] = (),
-) -> logging.Handler:
+def enable_debug_logging(stream: TextIO | None = None, *, level: int = logging.DEBUG, secrets: Iterable[str] = ()) -> logging.Handler:
     """Log model requests, responses and tool calls to ``stream`` (default stderr), secrets redacted.
 
-    Calling it again replaces the previous debug handler. ``include_litellm`` also
-    routes litellm's own (verbose) loggers through the same redacting handler;
-    ``secrets`` adds literal strings to redact (e.g. a key passed as ``api_key=``).
+    Calling it again replaces the previous debug handler. ``secrets`` adds literal
+    strings to redact (the ``api_key`` given to an agent is never logged anyway).
+    litellm's own loggers are left alone: they have their own handler, which this
+    redaction cannot reach.
     """
     disable_debug_logging()
     handler = _DebugHandler(stream if stream is not None else sys.stderr)
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets))
-    for name in _logger_names(include_litellm):
-        logger = logging.getLogger(name)
-        logger.addHandler(handler)
-        logger.setLevel(level)
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    logger.addHandler(handler)
+    logger.setLevel(level)
     return handler
 
 
 def disable_debug_logging() -> None:
     """Remove the handler installed by :func:`enable_debug_logging`, if any."""
-    for name in _logger_names(include_litellm=True):
-        logger = logging.getLogger(name)
-        for handler in [h for h in logger.handlers if isinstance(h, _DebugHandler)]:
-            logger.removeHandler(handler)
-            logger.setLevel(logging.NOTSET)
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    for handler in [h for h in logger.handlers if isinstance(h, _DebugHandler)]:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
 
 
 def enable_debug_logging_from_env() -> logging.Handler | None:
@@ -108,7 +101,3 @@ def enable_debug_logging_from_env() -> logging.Handler | None:
         return None
     installed = [h for h in logging.getLogger(PACKAGE_LOGGER).handlers if isinstance(h, _DebugHandler)]
     return installed[0] if installed else enable_debug_logging()
-
-
-def _logger_names(include_litellm: bool) -> list[str]:
-    return [PACKAGE_LOGGER, "LiteLLM", "LiteLLM Router", "LiteLLM Proxy"] if include_litellm else [PACKAGE_LOGGER]

@@ -1,10 +1,11 @@
-"""TokenTracker: per-model prompt/completion tokens and cost, rolled up into parents."""
+"""TokenTracker: per-model prompt/completion tokens and cost, rolled up into parents, with optional budgets."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
-from ..events import Event, Hook
+from ..events import Event, Hook, StopRun
+from .budget import Budget
 
 
 @dataclass
@@ -24,12 +25,38 @@ class TokenTracker(Hook):
     """Counts the usage the model server reported on every call (``llm_end``), per model.
 
     Pass ``parent=`` to roll a child's totals up into a parent tracker as they arrive.
+
+    Budgets: ``max_tokens``/``max_cost`` limit everything this tracker counts (the
+    session), ``per_run_max_tokens``/``per_run_max_cost`` one ``agent.run()``. Limits
+    are checked before every model call and tool call, for this tracker and its
+    parents; a reached limit ends the run with :class:`~tinycode_jupyter.errors.BudgetExceeded`
+    (the usage of the call that crossed it is still counted and in the run record).
     """
 
-    def __init__(self, name: str = "tracker", parent: "TokenTracker | None" = None) -> None:
+    def __init__(
+        self,
+        name: str = "tracker",
+        parent: "TokenTracker | None" = None,
+        *,
+        max_tokens: int | None = None,
+        max_cost: float | None = None,
+        per_run_max_tokens: int | None = None,
+        per_run_max_cost: float | None = None,
+    ) -> None:
         self.name = name
         self.parent = parent
+        self.budget = Budget(max_tokens, max_cost, per_run_max_tokens, per_run_max_cost)
         self.by_model: dict[str, ModelUsage] = {}
+        self._run_start: ModelUsage | None = None
+
+    def on_agent_start(self, event: Event) -> None:
+        self._run_start = self.total
+
+    def on_llm_start(self, event: Event) -> None:
+        self.check_budget()
+
+    def on_tool_start(self, event: Event) -> None:
+        self.check_budget()
 
     def on_llm_end(self, event: Event) -> None:
         response = event.response
@@ -46,6 +73,31 @@ class TokenTracker(Hook):
         usage.cost += cost
         if self.parent is not None:
             self.parent.record(model, prompt_tokens, completion_tokens, cached_tokens, cost)
+
+    @property
+    def run_usage(self) -> ModelUsage | None:
+        """Usage since the current (or last) run started, if this tracker saw it start."""
+        if self._run_start is None:
+            return None
+        total, start = self.total, self._run_start
+        return replace(
+            total,
+            calls=total.calls - start.calls,
+            prompt_tokens=total.prompt_tokens - start.prompt_tokens,
+            completion_tokens=total.completion_tokens - start.completion_tokens,
+            cached_tokens=total.cached_tokens - start.cached_tokens,
+            cost=total.cost - start.cost,
+        )
+
+    def check_budget(self) -> None:
+        """Stop the run (``StopRun(BudgetExceeded)``) if this tracker or a parent reached a limit."""
+        tracker: TokenTracker | None = self
+        while tracker is not None:
+            if tracker.budget.limited:
+                error = tracker.budget.check(tracker.name, tracker.total, tracker.run_usage)
+                if error is not None:
+                    raise StopRun(error)
+            tracker = tracker.parent
 
     @property
     def total(self) -> ModelUsage:
@@ -72,3 +124,4 @@ class TokenTracker(Hook):
 
     def reset(self) -> None:
         self.by_model.clear()
+        self._run_start = None

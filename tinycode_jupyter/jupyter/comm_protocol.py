@@ -19,7 +19,15 @@ Messages from the kernel (``comm.send(data)``):
     ``tokens`` and ``anchor_cell_id``. Code cells carry their ``outputs``.
 
 Messages from the frontend: ``{"action": "ready", "version": 1}`` and
-``{"action": "applied", "run_id": str, "count": int}`` after an upsert.
+``{"action": "applied", "run_id": str, "count": int}`` after an upsert, where
+``count`` is the number of the run's cells now in the notebook. When the anchor
+cell is not in the notebook nothing is inserted and the reply is
+``{"action": "applied", "run_id": str, "count": 0, "error": str}``. Every frontend
+showing the notebook answers, so a kernel may get more than one reply.
+
+The frontend writes ``anchor_cell_id`` and ``run_id`` of the message into the
+cell's ``metadata.tinycode``, drops ``metadata.trusted`` (written-back outputs
+never run JavaScript), and keeps the cell's ``id`` only if no other cell has it.
 """
 from __future__ import annotations
 

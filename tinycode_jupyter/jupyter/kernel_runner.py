@@ -4,26 +4,30 @@ A kernel's event loop is already running, so ``asyncio.run`` cannot be used in a
 magic. :class:`KernelRunner` runs the agent's coroutine in a worker thread with
 its own loop, while the kernel's main thread executes code (so interrupts,
 display and matplotlib behave as in a cell), applies UI updates, and pumps
-pending comm/widget messages (Stop buttons, approvals, frontend replies).
-**Kernel → Interrupt** raises KeyboardInterrupt on the main thread: the agent is
-cancelled and the kernel stays usable.
+pending comm/widget messages (Stop buttons, approvals, frontend replies; see
+:mod:`.message_pump`). **Kernel → Interrupt** raises KeyboardInterrupt on the main
+thread, and :meth:`KernelRunner.cancel` (a Stop button) does the same from any
+thread: the agent is cancelled and the kernel stays usable.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import queue
+import signal
 import threading
-from typing import Any, Callable, Coroutine, Iterator, TypeVar
+from typing import Any, Callable, Coroutine, TypeVar
 
 from ..errors import RunCancelled
+from .message_pump import Pump, pending_comm_messages
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 POLL_SECONDS = 0.02
 CANCEL_GRACE_SECONDS = 0.8
+INTERRUPTED = "The run was interrupted; the kernel is ready. The transcript so far is in agent.last_run."
+STOPPED = "The run was stopped; the kernel is ready. The transcript so far is in agent.last_run."
 
 
 class KernelRunner:
@@ -32,6 +36,12 @@ class KernelRunner:
     def __init__(self) -> None:
         self._work: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future | None]] = queue.SimpleQueue()
         self._main_thread = threading.main_thread()
+        self._state = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._active = False
+        self._executing = False
+        self._stop_requested = False
 
     # --- called from the worker thread ----------------------------------------------
     async def run_on_main(self, func: Callable[[], T]) -> T:
@@ -49,34 +59,67 @@ class KernelRunner:
         else:
             self._work.put((func, None))
 
+    # --- called from any thread ---------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop the run (a Stop button): cancel the agent's task, and interrupt a step running on the main thread."""
+        with self._state:
+            if not self._active:
+                return
+            self._stop_requested = True
+            if self._loop is not None and self._task is not None:
+                self._loop.call_soon_threadsafe(self._task.cancel)
+            if self._executing and threading.current_thread() is not self._main_thread:
+                signal.pthread_kill(self._main_thread.ident, signal.SIGINT)
+
     # --- called on the main thread ----------------------------------------------------
     def run(self, make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """Run the coroutine to completion, serving the main-thread work until it ends."""
         done: concurrent.futures.Future = concurrent.futures.Future()
-        loop_box: dict[str, Any] = {}
 
         def worker() -> None:
             async def main() -> T:
-                loop_box["task"] = asyncio.current_task()
-                loop_box["loop"] = asyncio.get_running_loop()
-                return await make_coroutine()
+                with self._state:
+                    self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+                    if self._stop_requested:
+                        self._task.cancel()
+                try:
+                    return await make_coroutine()
+                finally:
+                    with self._state:
+                        self._task = None
 
             try:
                 done.set_result(asyncio.run(main()))
             except BaseException as exc:  # handed to the main thread below
                 done.set_exception(exc)
 
+        with self._state:
+            self._active, self._stop_requested = True, False
         thread = threading.Thread(target=worker, name="tinycode-agent", daemon=True)
         thread.start()
-        with _ui_events() as pump:
+        with pending_comm_messages() as pump:
             try:
                 self._serve_until(done, pump)
             except KeyboardInterrupt:
-                self._cancel(loop_box, done, pump)
-                raise RunCancelled("The run was interrupted; the kernel is ready. The transcript so far is in agent.last_run.") from None
+                self._cancel(done)
+                raise RunCancelled(STOPPED if self._stop_requested else INTERRUPTED) from None
+            finally:
+                self._deactivate()
+        if self._stop_requested and isinstance(done.exception(), asyncio.CancelledError):
+            raise RunCancelled(STOPPED)
         return done.result()
 
-    def _serve_until(self, done: concurrent.futures.Future, pump: Callable[[int], None]) -> None:
+    def _deactivate(self) -> None:
+        """After this, :meth:`cancel` sends no more interrupts; one already on its way is absorbed here."""
+        while True:
+            try:
+                with self._state:
+                    self._active = False
+                return
+            except KeyboardInterrupt:
+                continue
+
+    def _serve_until(self, done: concurrent.futures.Future, pump: Pump) -> None:
         while not done.done():
             self._serve_one(timeout=POLL_SECONDS)
             pump(5)
@@ -92,12 +135,15 @@ class KernelRunner:
             return
         if not future.set_running_or_notify_cancel():
             return
+        self._executing = True
         try:
             future.set_result(func())
         except BaseException as exc:  # KeyboardInterrupt included: it is the user's interrupt
             future.set_exception(exc)
             if isinstance(exc, KeyboardInterrupt):
                 raise
+        finally:
+            self._executing = False
 
     def _drain(self) -> None:
         while True:
@@ -110,10 +156,10 @@ class KernelRunner:
             else:
                 future.cancel()
 
-    def _cancel(self, loop_box: dict[str, Any], done: concurrent.futures.Future, pump: Callable[[int], None]) -> None:
-        loop, task = loop_box.get("loop"), loop_box.get("task")
-        if loop is not None and task is not None:
-            loop.call_soon_threadsafe(task.cancel)
+    def _cancel(self, done: concurrent.futures.Future) -> None:
+        with self._state:
+            if self._loop is not None and self._task is not None:
+                self._loop.call_soon_threadsafe(self._task.cancel)
         deadline = CANCEL_GRACE_SECONDS
         while not done.done() and deadline > 0:
             try:
@@ -129,22 +175,3 @@ def _run_logged(func: Callable[[], Any]) -> None:
         func()
     except Exception:
         log.exception("UI update failed")
-
-
-@contextlib.contextmanager
-def _ui_events() -> Iterator[Callable[[int], None]]:
-    """Process pending kernel messages (comm replies, widget clicks) while a cell runs, if in a kernel."""
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
-        yield lambda n: None
-        return
-    try:
-        from jupyter_ui_poll import ui_events
-    except ImportError:
-        log.warning("jupyter-ui-poll is missing: Stop buttons and approvals wait until the cell ends")
-        yield lambda n: None
-        return
-    with ui_events() as poll:
-        yield poll

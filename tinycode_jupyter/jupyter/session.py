@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Sequence
 
+from ..errors import TinyCodeError
 from ..record import RunResult
 from .kernel_runner import KernelRunner
 
@@ -19,6 +20,7 @@ class AgentSession:
         self._key: tuple | None = None
         self._tracker: Any = None
         self._channel: Any = None
+        self.running = False
 
     # --- the agent ------------------------------------------------------------------
     def get_agent(self, settings: dict[str, Any]) -> Any:
@@ -45,20 +47,22 @@ class AgentSession:
         return agent
 
     # --- one run --------------------------------------------------------------------------
-    def run(self, prompt: str, settings: dict[str, Any], record: str | None = None, replay: str | None = None) -> RunResult:
-        from ..cassette import RecordingLLM, ReplayLLM
-        from .cell_output import CellOutput
-        from .variables import context_for_prompt
-        from .writeback import CommChannel, JupyterNotebookCallback
+    def run(self, prompt: str, settings: dict[str, Any], record: str | None = None, replay: str | None = None, *,
+            runner: KernelRunner | None = None, hooks: Sequence[Any] | None = None) -> RunResult:  # fmt: skip
+        """Run the agent on ``prompt`` from the kernel's main thread; one run at a time per kernel.
 
+        ``hooks`` show the run (default: the cell's streaming output and the write-back of
+        cells, both scheduled on ``runner``); pass your own ``runner`` to keep a handle for
+        :meth:`KernelRunner.cancel`.
+        """
+        from ..cassette import RecordingLLM, ReplayLLM
+        from .variables import context_for_prompt
+
+        if self.running:
+            raise TinyCodeError("an agent run is already in progress in this kernel; wait for it or stop it")
         agent = self.get_agent(settings)
-        runner = KernelRunner()
-        self._channel = self._channel or CommChannel(runner.call_on_main)
-        self._channel.schedule = runner.call_on_main
-        hooks = [
-            CellOutput(runner.call_on_main),
-            JupyterNotebookCallback(self._anchor_cell_id(), self._channel, self._set_next_input, runner.call_on_main),
-        ]
+        runner = runner or KernelRunner()
+        hooks = list(self._cell_hooks(runner) if hooks is None else hooks)
         budget = self._budget_hook(settings["budget_usd"])
         hooks += [budget] if budget is not None else []
         real_llm = agent.llm
@@ -71,14 +75,28 @@ class AgentSession:
         for hook in hooks:
             agent.add_callback(hook)
         full_prompt = prompt + context_for_prompt(prompt, self.shell.user_ns)
+        self.running = True
         try:
             return runner.run(lambda: agent.run(full_prompt))
         finally:
+            self.running = False
             for hook in hooks:
                 agent.remove_callback(hook)
             agent.llm = real_llm
             if getattr(agent.provider, "name", "") == "kernel":
                 agent.provider.main_thread_runner = None
+
+    def _cell_hooks(self, runner: KernelRunner) -> list[Any]:
+        """The ``%%agent`` cell's hooks: streaming output in the cell, and the agent's cells written back."""
+        from .cell_output import CellOutput
+        from .writeback import CommChannel, JupyterNotebookCallback
+
+        self._channel = self._channel or CommChannel(runner.call_on_main)
+        self._channel.schedule = runner.call_on_main
+        return [
+            CellOutput(runner.call_on_main),
+            JupyterNotebookCallback(self._anchor_cell_id(), self._channel, self._set_next_input, runner.call_on_main),
+        ]
 
     def _budget_hook(self, budget_usd: float) -> Any:
         if not budget_usd:

@@ -42,7 +42,7 @@ from collections.abc import Sequence
 
 from ..errors import ConfigurationError
 from .finding import Finding
-from .pyast import StringConstants, call_name, code_argument, dotted_name, literal_str, module_argument
+from .pyast import Nodes, StringConstants, call_name, code_argument, dotted_name, literal_str, module_argument
 
 HARMLESS_STDLIB: tuple[str, ...] = (
     "__future__", "abc", "array", "base64", "binascii", "bisect", "calendar", "cmath", "codecs",
@@ -95,13 +95,13 @@ class ImportRule:
         """Whether importing ``module`` (a dotted name) is allowed."""
         return any(_matches(module, pattern) for pattern in self.patterns)
 
-    def check(self, tree: ast.AST, constants: StringConstants) -> list[Finding]:
+    def check(self, nodes: Nodes, constants: StringConstants) -> list[Finding]:
         """Every import, dynamic import, opaque exec and module escape in ``tree``."""
         if self.allows_everything:
             return []
         findings: list[Finding] = []
-        import_funcs: set[int] = set()  # checked as dynamic imports; ast.walk visits a call before its function
-        for node in ast.walk(tree):
+        import_funcs: set[int] = set()  # checked as dynamic imports; a call comes before its function
+        for node in nodes:
             if isinstance(node, ast.Import):
                 findings.extend(self._check_import(node))
             elif isinstance(node, ast.ImportFrom):

@@ -15,7 +15,7 @@ import re
 import string
 
 from .finding import Finding
-from .pyast import Embedded, StringConstants, call_name, literal_str
+from .pyast import Embedded, Nodes, StringConstants, call_name
 
 _GET_IPYTHON = frozenset({"get_ipython", "IPython.get_ipython"})
 _SHELL_METHODS = frozenset({"system", "getoutput", "system_raw", "system_piped"})
@@ -37,42 +37,44 @@ _VALUE_OPTIONS = frozenset({"-n", "-r", "-p", "-s", "-l", "-D", "-T", "-m"})
 _DOLLAR_FIELD = re.compile(r"(.*?)\$(\$?[\w\.]+)(?=([^']*'[^']*')*[^']*$)")
 
 
-def scan_ipython(tree: ast.AST, constants: StringConstants) -> tuple[list[Finding], list[Embedded]]:
+def scan_ipython(nodes: Nodes, constants: StringConstants) -> tuple[list[Finding], list[Embedded]]:
     """Findings for unreadable IPython calls, and the shell/Python text the readable ones carry."""
-    shells = _ShellObjects(tree)
+    shells = _ShellObjects(nodes)
     findings: list[Finding] = []
     embedded: list[Embedded] = []
     method_nodes: set[int] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and shells.contains(node.func.value):
             method_nodes.add(id(node.func))
             found, carried = _check_method(node.func.attr, node, constants)
             findings.extend(found)
             embedded.extend(carried)
-        elif isinstance(node, ast.Attribute) and id(node) not in method_nodes and shells.contains(node.value):
-            if node.attr in _SHELL_METHODS | _PYTHON_METHODS | _MAGIC_METHODS | _OPAQUE_METHODS:
-                findings.append(Finding(
-                    "shell",
-                    f"`get_ipython().{node.attr}` is used without calling it directly, so what it runs cannot be "
-                    "checked; call it with the command written out.",
-                    node.lineno,
-                ))
+        elif isinstance(node, ast.Attribute) and id(node) not in method_nodes and _is_runner(node, shells):
+            findings.append(Finding(
+                "shell",
+                f"`get_ipython().{node.attr}` is used without calling it directly, so what it runs cannot be "
+                "checked; call it with the command written out.",
+                node.lineno,
+            ))
     return findings, embedded
+
+
+def _is_runner(node: ast.Attribute, shells: _ShellObjects) -> bool:
+    """``get_ipython().system`` and the other methods that run code, taken without a call."""
+    runners = _SHELL_METHODS | _PYTHON_METHODS | _MAGIC_METHODS | _OPAQUE_METHODS
+    return node.attr in runners and shells.contains(node.value)
 
 
 class _ShellObjects:
     """Expressions that are the IPython shell: ``get_ipython()`` and names bound to it."""
 
-    def __init__(self, tree: ast.AST):
+    def __init__(self, nodes: Nodes):
         self._getters = set(_GET_IPYTHON)
         self._names: set[str] = set()
-        assignments = [n for n in ast.walk(tree) if isinstance(n, ast.Assign) and len(n.targets) == 1]
-        for node in assignments:
-            if isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Name) and node.value.id in self._getters:
-                self._getters.add(node.targets[0].id)
-        for node in assignments:
-            if isinstance(node.targets[0], ast.Name) and self.contains(node.value):
-                self._names.add(node.targets[0].id)
+        assignments = [n for n in nodes if isinstance(n, ast.Assign) and len(n.targets) == 1]
+        named = [(n.targets[0].id, n.value) for n in assignments if isinstance(n.targets[0], ast.Name)]
+        self._getters |= {name for name, value in named if isinstance(value, ast.Name) and value.id in self._getters}
+        self._names |= {name for name, value in named if self.contains(value)}
 
     def contains(self, node: ast.AST) -> bool:
         if isinstance(node, ast.Name):
@@ -131,7 +133,7 @@ def _line_magic(name: str, line_text: str, line: int) -> tuple[list[Finding], li
 def _cell_magic(name: str, line_text: str, cell: str, line: int) -> tuple[list[Finding], list[Embedded]]:
     if _expands_variables(line_text):
         return [_expansion(f"`%%{name}`", line)], []
-    interpreter = line_text.split()[0] if name == "script" and line_text.split() else name
+    interpreter = (line_text.split(maxsplit=1) or [name])[0] if name == "script" else name
     if name in _SHELL_CELL_MAGICS or interpreter in _SHELLS:
         return [], [Embedded("shell", cell, line)]
     if name in _PYTHON_CELL_MAGICS or re.fullmatch(r"python(3(\.\d+)?)?|pypy3?", interpreter):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 
 from .finding import Finding
-from .pyast import BUILTINS_NAMES, StringConstants, call_name, code_argument, literal_str, module_argument
+from .pyast import BUILTINS_NAMES, Nodes, StringConstants, call_name, code_argument, literal_str, module_argument
 
 _NOTE = (
     "work with plain text instead, or ask the user to call agent.set_check_string_obfuscation(False) "
@@ -57,11 +57,11 @@ _GETATTR_FUNCS = frozenset({"getattr", "setattr", "delattr"})
 _NAMESPACE_FUNCS = frozenset({"globals", "locals", "vars"})
 
 
-def check_obfuscation(tree: ast.AST, constants: StringConstants) -> list[Finding]:
+def check_obfuscation(nodes: Nodes, constants: StringConstants) -> list[Finding]:
     """Every obfuscation pattern in ``tree`` (see the module docstring)."""
-    taint = _Taint(tree)
+    taint = _Taint(nodes)
     findings: list[Finding] = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             findings.extend(_base64_finding(node.lineno) for alias in node.names if _is_base64(alias.name))
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and _is_base64(node.module or ""):
@@ -170,60 +170,92 @@ def _sink_finding(target: str, how: str, line: int) -> Finding:
 
 
 class _Taint:
-    """How strongly each assigned name was built at run time (followed through simple assignments)."""
+    """How strongly each assigned name was built at run time, followed through assignments.
 
-    def __init__(self, tree: ast.AST):
+    A worklist: a name's level only rises (0, 1, 2), so each assignment is revisited a
+    bounded number of times however the assignments are ordered.
+    """
+
+    def __init__(self, nodes: Nodes):
         self._names: dict[str, tuple[int, str]] = {}
-        assignments = [node for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr))]
-        changed = True
-        while changed:
-            changed = False
-            for node in assignments:
-                if node.value is None:
-                    continue
-                level, how = self.construction(node.value)
-                if isinstance(node, ast.AugAssign) and level < _WEAK:
-                    level, how = _WEAK, "by concatenation"
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    if isinstance(target, ast.Name) and level > self._names.get(target.id, (0, ""))[0]:
-                        self._names[target.id] = (level, how)
-                        changed = True
+        entries: list[tuple[str, tuple[int, str], set[str]]] = []
+        for node in nodes:
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value is not None:
+                entries.extend(_assignment_entries(node))
+        readers: dict[str, list[tuple[str, tuple[int, str], set[str]]]] = {}
+        for entry in entries:
+            for name in entry[2]:
+                readers.setdefault(name, []).append(entry)
+        pending = list(entries)
+        while pending:
+            target, own, reads = pending.pop()
+            best = max([own, *(self._names[name] for name in reads if name in self._names)], key=lambda x: x[0])
+            if best[0] > self._names.get(target, (0, ""))[0]:
+                self._names[target] = best
+                pending.extend(readers.get(target, []))
 
     def construction(self, node: ast.AST) -> tuple[int, str]:
         """(level, how): 2 for chr/hex/reversal/decoding, 1 for concatenation or formatting, 0 for neither."""
-        best = (0, "")
-        for child in ast.walk(node):
-            found = self._builder(child)
-            if found[0] > best[0]:
-                best = found
-        return best
+        return _construction(node, self._names)
 
-    def _builder(self, node: ast.AST) -> tuple[int, str]:
-        if isinstance(node, ast.Name):
-            if node.id in _STRONG_NAMES:
-                return _STRONG, _STRONG_NAMES[node.id]
-            return self._names.get(node.id, (0, ""))
-        if isinstance(node, ast.Call):
-            name = call_name(node) or ""
-            if name in _STRONG_CALLS:
-                return _STRONG, _STRONG_CALLS[name]
-            if name.partition(".")[0] == "base64" or name in _BINASCII_BASE64:
-                return _STRONG, "by base64 decoding"
-            if name in {"bytes", "bytearray"} and node.args and isinstance(node.args[0], (ast.List, ast.Tuple, ast.GeneratorExp, ast.ListComp)):
-                return _STRONG, "from byte values"
-            if isinstance(node.func, ast.Attribute):
-                if node.func.attr in _STRONG_METHODS:
-                    return _STRONG, _STRONG_METHODS[node.func.attr]
-                if node.func.attr in _WEAK_METHODS:
-                    return _WEAK, f"with .{node.func.attr}()"
-        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
-            return (_STRONG, "by reversing a string") if _negative(node.slice.step) else (_WEAK, "by slicing")
-        if isinstance(node, ast.BinOp):
-            return _WEAK, "by concatenation"
-        if isinstance(node, ast.JoinedStr):
-            return _WEAK, "with an f-string"
-        return 0, ""
+
+def _assignment_entries(node: ast.AST) -> list[tuple[str, tuple[int, str], set[str]]]:
+    """(target, how the value itself is built, the names it reads) for each simple target."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    names = [target.id for target in targets if isinstance(target, ast.Name)]
+    own, reads = (0, ""), set()
+    for child in ast.walk(node.value):
+        found = _builder(child, {})
+        own = found if found[0] > own[0] else own
+        if isinstance(child, ast.Name):
+            reads.add(child.id)
+    if isinstance(node, ast.AugAssign):
+        own = max(own, (_WEAK, "by concatenation"), key=lambda x: x[0])
+        reads |= set(names)
+    return [(name, own, reads) for name in names]
+
+
+def _construction(node: ast.AST, names: dict[str, tuple[int, str]]) -> tuple[int, str]:
+    best = (0, "")
+    for child in ast.walk(node):
+        found = _builder(child, names)
+        if found[0] > best[0]:
+            best = found
+    return best
+
+
+def _builder(node: ast.AST, names: dict[str, tuple[int, str]]) -> tuple[int, str]:
+    """How strongly ``node`` alone builds a string; names already known to be built count too."""
+    if isinstance(node, ast.Name):
+        if node.id in _STRONG_NAMES:
+            return _STRONG, _STRONG_NAMES[node.id]
+        return names.get(node.id, (0, ""))
+    if isinstance(node, ast.Call):
+        return _call_builder(node)
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+        return (_STRONG, "by reversing a string") if _negative(node.slice.step) else (_WEAK, "by slicing")
+    if isinstance(node, ast.BinOp):
+        return _WEAK, "by concatenation"
+    if isinstance(node, ast.JoinedStr):
+        return _WEAK, "with an f-string"
+    return 0, ""
+
+
+def _call_builder(node: ast.Call) -> tuple[int, str]:
+    name = call_name(node) or ""
+    if name in _STRONG_CALLS:
+        return _STRONG, _STRONG_CALLS[name]
+    if name.partition(".")[0] == "base64" or name in _BINASCII_BASE64:
+        return _STRONG, "by base64 decoding"
+    sequences = (ast.List, ast.Tuple, ast.GeneratorExp, ast.ListComp)
+    if name in {"bytes", "bytearray"} and node.args and isinstance(node.args[0], sequences):
+        return _STRONG, "from byte values"
+    if isinstance(node.func, ast.Attribute):
+        if node.func.attr in _STRONG_METHODS:
+            return _STRONG, _STRONG_METHODS[node.func.attr]
+        if node.func.attr in _WEAK_METHODS:
+            return _WEAK, f"with .{node.func.attr}()"
+    return 0, ""
 
 
 def _negative(step: ast.expr | None) -> bool:

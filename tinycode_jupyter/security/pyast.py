@@ -7,8 +7,12 @@ input transformer (if installed) turns ``!cmd`` and ``%magic`` lines into the
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+# Every node of a parsed cell, in ast.walk order (a node before its children): walked once, read by every check.
+Nodes = Sequence[ast.AST]
 
 BUILTINS_NAMES = frozenset({"builtins", "__builtins__"})
 EXEC_FUNCS = frozenset({"exec", "eval", "compile"})
@@ -84,6 +88,16 @@ def module_argument(call: ast.Call) -> ast.expr | None:
     return first_argument(call, "name") if call_name(call) in IMPORT_FUNCS else None
 
 
+def executed_strings(nodes: Nodes, constants: StringConstants) -> list[Embedded]:
+    """The literal code given to exec/eval/compile, to be checked like the code around it."""
+    embedded = []
+    for node in nodes:
+        argument = code_argument(node) if isinstance(node, ast.Call) else None
+        if argument is not None:
+            embedded.extend(Embedded("python", text, node.lineno) for text in constants.resolve(argument) or [])
+    return embedded
+
+
 def literal_str(node: ast.AST | None) -> str | None:
     """The value of a str (or UTF-8 bytes) literal."""
     if isinstance(node, ast.Constant):
@@ -103,10 +117,10 @@ class StringConstants:
     Lets the checks follow ``code = "..."; exec(code)`` without pretending to do data flow.
     """
 
-    def __init__(self, tree: ast.AST):
+    def __init__(self, nodes: Nodes):
         literal_stores: dict[str, list[str]] = {}
         stores: dict[str, int] = {}
-        for node in ast.walk(tree):
+        for node in nodes:
             for name in _stored_names(node):
                 stores[name] = stores.get(name, 0) + 1
             if isinstance(node, (ast.Assign, ast.AnnAssign)):

@@ -1,0 +1,28 @@
+"""The providers every contract test runs against: (name, factory taking a work dir)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from tinycode_jupyter.providers.base import Provider
+
+from _require import require_tool
+
+
+def _local(workdir: Path) -> Provider:
+    from tinycode_jupyter.providers.local import LocalProvider
+
+    require_tool("bwrap", "the local provider's sandbox")
+    return LocalProvider(workdir)
+
+
+def _local_unsandboxed(workdir: Path) -> Provider:
+    from tinycode_jupyter.providers.local import LocalProvider
+
+    return LocalProvider(workdir, sandbox=False)
+
+
+PROVIDER_FACTORIES: list[tuple[str, Callable[[Path], Provider]]] = [
+    ("local", _local),
+    ("local-unsandboxed", _local_unsandboxed),
+]

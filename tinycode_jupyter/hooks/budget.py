@@ -1,0 +1,57 @@
+"""Token and cost limits, per session and per run, checked by :class:`~tinycode_jupyter.hooks.TokenTracker`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+from ..errors import BudgetExceeded, ConfigurationError
+
+if TYPE_CHECKING:
+    from .token_tracker import ModelUsage
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits on usage; ``None`` means no limit. Tokens are prompt + completion tokens, cost is in US$.
+
+    ``max_*`` cover everything a tracker has counted (the session, until ``reset()``);
+    ``per_run_max_*`` cover one ``agent.run()``.
+    """
+
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    per_run_max_tokens: int | None = None
+    per_run_max_cost: float | None = None
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise ConfigurationError(f"{item.name} must be a non-negative number or None, got {value!r}")
+
+    @property
+    def limited(self) -> bool:
+        return any(getattr(self, item.name) is not None for item in fields(self))
+
+    def check(self, owner: str, session: "ModelUsage", run: "ModelUsage | None") -> BudgetExceeded | None:
+        """The error for the first limit that ``session``/``run`` usage has reached, or None."""
+        scopes = [("max", "session", session)] + ([("per_run_max", "run", run)] if run is not None else [])
+        for prefix, scope, usage in scopes:
+            tokens_limit = getattr(self, f"{prefix}_tokens")
+            if tokens_limit is not None and usage.total_tokens >= tokens_limit:
+                return _exceeded(owner, f"{prefix}_tokens", scope, tokens_limit, usage.total_tokens,
+                                 f"{usage.total_tokens:,} tokens used of {tokens_limit:,}")  # fmt: skip
+            cost_limit = getattr(self, f"{prefix}_cost")
+            if cost_limit is not None and usage.cost >= cost_limit:
+                return _exceeded(owner, f"{prefix}_cost", scope, cost_limit, usage.cost,
+                                 f"${usage.cost:.4f} spent of ${cost_limit:.4f}")  # fmt: skip
+        return None
+
+
+def _exceeded(owner: str, limit: str, scope: str, maximum: float, used: float, amount: str) -> BudgetExceeded:
+    error = BudgetExceeded(
+        f"Budget reached ({limit} of tracker {owner!r}, this {scope}): {amount}. The run stopped before its "
+        f"next model or tool call; raise {limit}" + (" or call reset() on the tracker." if scope == "session" else ".")
+    )
+    error.limit, error.scope, error.maximum, error.used = limit, scope, maximum, used
+    return error

@@ -1,0 +1,182 @@
+"""RichUICallback: a live terminal view of a run (needs ``pip install 'tinycode_jupyter[rich]'``).
+
+Shows the model's text as it streams, each tool call with its code highlighted
+(Python for ``run_python``, bash for ``bash``, a diff for ``update_file``) and its
+output, the final answer as Markdown, and a token/cost line when the run ends.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from ..events import Event, Hook
+
+RICH_MISSING = "RichUICallback needs the 'rich' package: pip install 'tinycode_jupyter[rich]' (or pip install rich)"
+
+
+def require_rich() -> None:
+    """Import rich, or raise an ImportError that says what to install."""
+    try:
+        import rich  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(RICH_MISSING) from exc
+
+
+class RichUICallback(Hook):
+    """Renders agent events on a ``rich`` console.
+
+    Args:
+        show_thinking: stream the model's text while it is generated (also before tool calls).
+        show_tool_calls: show each tool call's code and output.
+        markdown: render model text as Markdown (else as plain text).
+        console: the ``rich.console.Console`` to draw on (default: a new one on stdout).
+        max_output_lines: longer tool outputs show their head and tail.
+    """
+
+    def __init__(
+        self,
+        show_thinking: bool = True,
+        show_tool_calls: bool = True,
+        markdown: bool = True,
+        console: Any = None,
+        max_output_lines: int = 30,
+    ) -> None:
+        require_rich()
+        from rich.console import Console
+
+        self.show_thinking = show_thinking
+        self.show_tool_calls = show_tool_calls
+        self.markdown = markdown
+        self.console = console if console is not None else Console()
+        self.max_output_lines = max_output_lines
+        self._live: Any = None
+        self._streamed = ""
+
+    # --- events ----------------------------------------------------------------------
+    def on_agent_start(self, event: Event) -> None:
+        from rich.text import Text
+
+        self.console.print(Text(f"› {event.prompt or ''}", style="bold cyan"))
+
+    def on_llm_start(self, event: Event) -> None:
+        self._streamed = ""
+
+    def on_llm_delta(self, event: Event) -> None:
+        if not event.text_delta:
+            return
+        self._streamed += event.text_delta
+        if self.show_thinking:
+            self._live_view().update(self._text(self._streamed), refresh=True)
+
+    def on_llm_end(self, event: Event) -> None:
+        shown_live = self._stop_live()
+        response = event.response
+        if response is None or shown_live or not response.content.strip():
+            return
+        if not response.tool_calls or self.show_thinking:
+            self.console.print(self._text(response.content))
+
+    def on_tool_start(self, event: Event) -> None:
+        if not self.show_tool_calls or event.tool_call is None:
+            return
+        from rich.panel import Panel
+        from rich.text import Text
+
+        name = event.tool_call.name
+        body, language, subtitle = _tool_body(name, event.extra.get("arguments") or {}, event.tool_call.arguments)
+        self.console.print(Panel(self._syntax(body, language), title=Text(f"▶ {name}"), subtitle=subtitle,
+                                 title_align="left", border_style="blue"))  # fmt: skip
+
+    def on_tool_end(self, event: Event) -> None:
+        if not self.show_tool_calls or event.result is None:
+            return
+        from rich.panel import Panel
+        from rich.text import Text
+
+        ok = event.result.ok
+        text = _head_and_tail(event.result.text.rstrip("\n"), self.max_output_lines) or "(no output)"
+        self.console.print(Panel(Text(text), title="output" if ok else "error", title_align="left",
+                                 border_style="green" if ok else "red"))  # fmt: skip
+
+    def on_agent_end(self, event: Event) -> None:
+        from rich.text import Text
+
+        self._stop_live()
+        record = event.record
+        if event.error is not None:
+            self.console.print(Text(f"✗ run stopped: {type(event.error).__name__}: {event.error}", style="bold red"))
+        if record is not None:
+            self.console.print(Text(usage_line(record), style="dim"))
+
+    # --- rendering --------------------------------------------------------------------
+    def _text(self, text: str) -> Any:
+        from rich.markdown import Markdown
+        from rich.text import Text
+
+        return Markdown(text) if self.markdown else Text(text)
+
+    def _syntax(self, code: str, language: str) -> Any:
+        from rich.syntax import Syntax
+
+        return Syntax(code.rstrip("\n") or " ", language, word_wrap=True, theme="ansi_dark")
+
+    def _live_view(self) -> Any:
+        if self._live is None:
+            from rich.live import Live
+
+            self._live = Live(console=self.console, auto_refresh=False, vertical_overflow="visible",
+                              redirect_stdout=False, redirect_stderr=False)  # fmt: skip
+            self._live.start()
+        return self._live
+
+    def _stop_live(self) -> bool:
+        """Close the live region, leaving its last frame on screen; True if there was one."""
+        live, self._live = self._live, None
+        if live is None:
+            return False
+        live.stop()
+        if not self.console.is_terminal:  # rich ends the frame with a newline only on terminals
+            self.console.line()
+        return True
+
+
+def usage_line(record: Any) -> str:
+    """``3 turns · 1,234 prompt + 56 completion tokens · $0.0012 · 2.3s``"""
+    usage = record.usage
+    cached = f" ({usage.cached_tokens:,} cached)" if usage.cached_tokens else ""
+    turns = len(record.steps)
+    return (f"{turns} turn{'s' if turns != 1 else ''} · {usage.prompt_tokens:,} prompt{cached} + "
+            f"{usage.completion_tokens:,} completion tokens · ${record.cost:.4f} · {record.duration:.1f}s")  # fmt: skip
+
+
+def _tool_body(name: str, arguments: dict[str, Any], raw: str) -> tuple[str, str, str | None]:
+    """(text, lexer, subtitle) for a tool call's panel."""
+    if name == "run_python" and "code" in arguments:
+        return str(arguments["code"]), "python", None
+    if name == "bash" and "command" in arguments:
+        return str(arguments["command"]), "bash", arguments.get("absolute_workdir")
+    if name == "write_file" and "content" in arguments:
+        path = str(arguments.get("file_path", ""))
+        return str(arguments["content"]), _lexer_for(path), path
+    if name == "update_file" and "old_content" in arguments:
+        path = str(arguments.get("file_path", ""))
+        old, new = str(arguments["old_content"]), str(arguments.get("new_content", ""))
+        diff = difflib.unified_diff(old.splitlines(), new.splitlines(), path, path, lineterm="")
+        return "\n".join(diff), "diff", path
+    return (json.dumps(arguments, indent=2, default=repr) if arguments else raw), "json", None
+
+
+def _lexer_for(path: str) -> str:
+    from rich.syntax import Syntax
+
+    return Syntax.guess_lexer(path, code="") if path else "text"
+
+
+def _head_and_tail(text: str, max_lines: int) -> str:
+    lines = text.splitlines()
+    if len(lines) <= max_lines:
+        return text
+    head = max_lines // 2
+    tail = max_lines - head
+    return "\n".join([*lines[:head], f"… {len(lines) - max_lines} more lines …", *lines[-tail:]])
