@@ -24,6 +24,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+from tinycode_jupyter.providers.modal import ModalProvider
 from tinycode_jupyter.providers.pipes import PipeReader, PipeWriter
 
 AUTH_MESSAGE = (
@@ -34,6 +35,7 @@ AUTH_MESSAGE = (
 STDIN_BUFFER_LIMIT = 16 * 1024 * 1024
 """Modal raises BufferError when more than this is written before a drain."""
 _READ_CHUNK = 1 << 16
+TERMINATED_EXIT_CODE = 137
 
 
 class Error(Exception):
@@ -297,10 +299,15 @@ class Sandbox:
         await self.fake.network_call("Sandbox.terminate", sandbox=self._state.object_id)
         self._state.terminate()
 
+    async def _poll(self) -> int | None:
+        await self.fake.network_call("Sandbox.poll", sandbox=self._state.object_id)
+        return TERMINATED_EXIT_CODE if self._state.terminated else None
+
     create = _Aio(_create, bind="cls")
     from_name = _Aio(_from_name, bind="cls")
     exec = _Aio(_exec)
     terminate = _Aio(_terminate)
+    poll = _Aio(_poll)
 
 
 class ContainerProcess:
@@ -378,3 +385,20 @@ class StreamWriter:
             self._file.close()
 
     drain = _Aio(_drain)
+
+
+class FakeModalProvider(ModalProvider):
+    """The real ModalProvider on its own fake account, for suites that build providers without fixtures."""
+
+    def __init__(self, workdir: str | None = None, **config: Any) -> None:
+        super().__init__(workdir, **config)
+        self.fake = FakeModal()
+
+    async def _load_modal(self) -> types.ModuleType:
+        return self.fake.module()
+
+    async def _close(self) -> None:
+        try:
+            await super()._close()
+        finally:
+            self.fake.shutdown()

@@ -26,3 +26,13 @@ PROVIDER_FACTORIES: list[tuple[str, Callable[[Path], Provider]]] = [
     ("local", _local),
     ("local-unsandboxed", _local_unsandboxed),
 ]
+
+
+# --- modal, on a fake Modal account (see fake_modal.py): the real provider, worker and streams ---
+def _modal_fake(workdir: Path) -> Provider:
+    from fake_modal import FakeModalProvider
+
+    return FakeModalProvider(str(workdir))
+
+
+PROVIDER_FACTORIES.append(("modal-fake", _modal_fake))

@@ -71,6 +71,9 @@ OBFUSCATED = [
     'vars(__builtins__)["ex" + "ec"]("print(1)")',
     'key = "lave"[::-1]\nfn = getattr(__import__("builtins"), key)',
     'src = f"imp{chr(111)}rt os"\neval(compile(src, "<s>", "exec"))',
+    'import codecs as c\nc.decode("vzcbeg bf", "rot13")',
+    'from codecs import decode\nexec(decode("cevag(1)", "rot_13"))',
+    'from zlib import decompress as dz\nexec(dz(open("blob", "rb").read()))',
 ]
 
 

@@ -1,8 +1,11 @@
 """Shell safety: every simple command in a command line is checked, however it is hidden."""
 from __future__ import annotations
 
+import json
+import os
 import stat
 import subprocess
+import sys
 
 import pytest
 from _require import require_tool
@@ -179,6 +182,43 @@ def test_shell_escapes_in_python_cells_are_checked(policy):
     assert policy.check_python("%pip install requests")[0].rule == "shell"
     assert policy.check_python("cmd = 'ls'\n!{cmd}")[0].rule == "shell"  # IPython would substitute it
     assert policy.check_python("ip = get_ipython()\nip.system('rm -rf data')")[0].rule == "shell"
+    assert policy.check_python("%alias nuke rm -rf")[0].rule == "shell"  # the alias would run rm
+    assert policy.check_python("%env")[0].rule == "shell"  # prints every secret
+    assert policy.check_python("%cd /etc")[0].rule == "shell"
+
+
+def test_one_line_cells_that_name_a_magic_are_checked_as_the_magic(policy):
+    # In a kernel, automagic runs these as %rm, %pip ... although `rm -- data` also parses as Python.
+    assert "`rm`" in policy.check_python("rm -- data.csv")[0].message
+    assert "`pip install`" in policy.check_python("pip install requests")[0].message
+    assert "/etc/x" in policy.check_python("mv a /etc/x")[0].message
+    assert policy.check_python("ls") == [] and policy.check_python("cat data.csv") == []
+    assert policy.check_python("ls = 3") == []  # an assignment is never automagic
+    assert policy.check_python("x = 1\nrm -- data.csv") == []  # automagic only applies to one-line cells
+
+
+AUTOMAGIC_CASES = ["rm -- data.csv", "ls", "  cat data.csv", "pip install x", "rm(x)", "ls = 3", "x = 1\nrm -- a",
+                   "print(1)", "len -- x", "timeit -n 3 f()", "\nmv a b\n", "import os", "rm, x = 1, 2"]
+
+
+def test_automagic_matches_a_real_ipython_shell(tmp_path):
+    """Which one-line cells IPython itself turns into magic calls, next to what the check assumes."""
+    pytest.importorskip("IPython")
+    from tinycode_jupyter.security.ipython import automagic_call
+
+    script = (
+        "import json, sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "cells = json.loads(sys.stdin.read())\n"
+        "print(json.dumps(['run_line_magic' in shell.transform_cell(cell) for cell in cells]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(AUTOMAGIC_CASES), capture_output=True, text=True,
+        env={**os.environ, "IPYTHONDIR": str(tmp_path)}, timeout=60, check=True,
+    )
+    ipython_says = json.loads(result.stdout.strip().splitlines()[-1])
+    assert ipython_says == [automagic_call(cell) is not None for cell in AUTOMAGIC_CASES]
 
 
 def test_parser_keeps_quoted_operators_inside_one_word():

@@ -138,7 +138,7 @@ class TinyCodeAgent:
 
         Several servers may be connected; a tool name that is already taken is a
         :class:`ConfigurationError` (use ``include_tools``/``exclude_tools``).
-        The servers stop on :meth:`close`. Connect, run and close on one event loop.
+        The servers stop on :meth:`close`.
         """
         names = await self.mcp.connect(command, args, env, include_tools=include_tools, exclude_tools=exclude_tools)
         if self._started:

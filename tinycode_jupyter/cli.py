@@ -108,6 +108,76 @@ def _add_run_command(commands: Any) -> None:
     run.set_defaults(handler=_run)
 
 
+CHAT_EXIT = ("/exit", "/quit", "exit", "quit")
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from .agent import TinyCodeAgent
+    from .demo import pick_provider
+    from .errors import TinyCodeError
+    from .hooks.rich_ui import RichUICallback
+
+    ui = RichUICallback(show_thinking=not args.no_thinking)
+    provider, note = pick_provider(args.provider)
+    try:
+        agent = TinyCodeAgent(model=args.model, provider=provider, max_turns=args.max_turns, callbacks=[ui],
+                              model_kwargs={"api_base": args.api_base} if args.api_base else None)  # fmt: skip
+    except TinyCodeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ui.console.print(f"model {agent.model} · provider {provider}" + (f" ({note})" if note else ""), style="dim", markup=False)
+    ui.console.print("Type your task. /reset starts a new conversation, /exit (or Ctrl-D) quits.", style="dim")
+    try:
+        return asyncio.run(_chat_loop(agent, ui.console))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _chat_loop(agent: Any, console: Any) -> int:
+    from .errors import TinyCodeError
+
+    async with agent:
+        while True:
+            try:
+                line = await asyncio.to_thread(console.input, "[bold green]you›[/] ")
+            except EOFError:
+                return 0
+            prompt = line.strip()
+            if prompt in CHAT_EXIT:
+                return 0
+            if prompt == "/reset":
+                agent.reset()
+                console.print("(new conversation)", style="dim")
+            elif prompt:
+                try:
+                    await agent.run(prompt)
+                except TinyCodeError:  # the rich view has shown why the run stopped; the chat goes on
+                    continue
+
+
+def _add_chat_command(commands: Any) -> None:
+    chat = commands.add_parser(
+        "chat",
+        help="chat with the agent in the terminal",
+        description="A terminal chat with the agent: each line you type is a task; the agent's code, tool outputs, "
+        "answer and token/cost line are shown live. The conversation (and the provider's state, e.g. variables) "
+        "carries over between tasks. Commands: /reset starts a new conversation, /exit or Ctrl-D quits.",
+        epilog="API keys come from the usual environment variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...). "
+        "Set TINYCODE_DEBUG=1 to log model requests and tool calls (secrets redacted).",
+    )
+    chat.add_argument("--model", help="litellm model name, e.g. gpt-4.1-mini, anthropic/claude-sonnet-4-5, "
+                      "ollama/llama3.1 (default: $TINYCODE_MODEL, or gpt-4.1-mini when OPENAI_API_KEY is set)")  # fmt: skip
+    chat.add_argument("--provider", help="where code runs: local (bubblewrap sandbox; the default when bwrap is "
+                      "installed), kernel (in this process, no isolation), modal (Modal cloud sandbox)")  # fmt: skip
+    chat.add_argument("--api-base", metavar="URL", help="base URL of the model server, e.g. http://127.0.0.1:11434 "
+                      "for Ollama or http://host:8000/v1 for an OpenAI-compatible server")  # fmt: skip
+    chat.add_argument("--max-turns", type=int, default=30, metavar="N",
+                      help="model turns allowed per task before it stops (default 30)")  # fmt: skip
+    chat.add_argument("--no-thinking", action="store_true",
+                      help="do not stream the model's text while it works; show only tool calls and the answer")  # fmt: skip
+    chat.set_defaults(handler=_chat)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .demo import DEMO_PROMPT
 
@@ -124,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--prompt", default=DEMO_PROMPT, help="the task to give the agent")
     demo.set_defaults(handler=_demo)
     _add_run_command(commands)
+    _add_chat_command(commands)
     return parser
 
 

@@ -2,17 +2,20 @@
 
 A server runs as a subprocess speaking MCP over stdio (the ``mcp`` package,
 imported on first use). Its tools are described to the model with the server's
-own ``inputSchema`` and return text. One background task per server owns the
-connection, so any task on the same event loop may call its tools, and
-:meth:`MCPServers.close` shuts every server down (no process is left behind).
+own ``inputSchema`` and return text. Each server's session runs on an event
+loop in a thread of its own, so its tools work from any loop or thread (also
+from code run by ``run_python``), and :meth:`MCPServers.close` shuts every
+server down (no process is left behind).
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import sys
 import tempfile
+import threading
 from typing import Any, Sequence
 
 from .errors import ConfigurationError, TinyCodeError
@@ -33,7 +36,12 @@ class MCPServerError(TinyCodeError):
 
 
 class MCPServerConnection:
-    """One MCP server subprocess and its client session."""
+    """One MCP server subprocess and its client session, served by a thread of its own.
+
+    The session lives on a private event loop in that thread, so its tools can be
+    called from any thread or event loop (the agent's loop, a kernel's main thread,
+    a worker thread), and a loop that is busy running code never blocks a call.
+    """
 
     def __init__(
         self,
@@ -57,53 +65,66 @@ class MCPServerConnection:
         self.call_timeout = call_timeout
         self.name = " ".join([command, *self.args])
         self.tools: list[Tool] = []
+        self._output_schemas: dict[str, dict[str, Any] | None] = {}
         self._session: Any = None
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self._served: concurrent.futures.Future[None] | None = None
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
 
     async def start(self) -> list[Tool]:
         """Start the server, list its tools (filtered) and return them as agent tools."""
-        ready: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._task = asyncio.create_task(self._serve(ready), name=f"mcp server {self.name}")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"mcp {self.name}", daemon=True)
+        self._thread.start()
+        ready: concurrent.futures.Future[list[Any]] = concurrent.futures.Future()
+        self._served = asyncio.run_coroutine_threadsafe(self._serve(ready), self._loop)
         try:
-            specs = await asyncio.wait_for(asyncio.shield(ready), self.startup_timeout)
+            specs = await asyncio.wait_for(asyncio.wrap_future(ready), self.startup_timeout)
         except BaseException as exc:
+            detail = f"{_describe(exc)}{self._stderr_tail()}" if isinstance(exc, Exception) else ""
             await self.close()
             if isinstance(exc, Exception):
-                raise MCPServerError(f"MCP server {self.name!r} did not start: {_describe(exc)}{self._stderr_tail()}") from exc
+                raise MCPServerError(f"MCP server {self.name!r} did not start: {detail}") from exc
             raise
         self.tools = [self._tool(spec) for spec in specs if self._wanted(spec.name)]
+        self._output_schemas = {spec.name: spec.output_schema for spec in specs}
         self._check_filters({spec.name for spec in specs})
         log.info("MCP server %s: %d tool(s): %s", self.name, len(self.tools), ", ".join(t.name for t in self.tools))
         return self.tools
 
     async def close(self) -> None:
-        """Stop the server and wait for its process to end."""
-        self._stop.set()
-        task, self._task = self._task, None
-        if task is not None:
+        """Stop the server, wait for its process to end, and stop the thread."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        if self._stop is not None:
+            loop.call_soon_threadsafe(self._stop.set)
+        if self._served is not None:
             try:
-                await asyncio.wait_for(task, SHUTDOWN_TIMEOUT)
+                await asyncio.wait_for(asyncio.wrap_future(self._served), SHUTDOWN_TIMEOUT)
             except asyncio.TimeoutError:
                 log.warning("MCP server %s did not shut down within %.0fs; it was cancelled", self.name, SHUTDOWN_TIMEOUT)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+        loop.close()
         self._stderr.close()
 
     async def call(self, tool_name: str, arguments: dict[str, Any]) -> ToolResult:
-        """Call one tool on the server; its content becomes the result text."""
-        if self._session is None:
+        """Call one tool on the server (from any thread or loop); its content becomes the result text."""
+        if self._session is None or self._loop is None:
             return ToolResult(f"Error: MCP server {self.name!r} is not running{self._stderr_tail()}", ok=False)
-        result = await self._session.call_tool(tool_name, arguments, read_timeout_seconds=self.call_timeout)
-        text = _content_text(result)
-        if result.is_error:
-            return ToolResult(f"Error from MCP tool {tool_name}: {text}", ok=False)
-        return ToolResult(text, value=result.structured_content if result.structured_content is not None else text)
+        future = asyncio.run_coroutine_threadsafe(self._call(tool_name, arguments), self._loop)
+        return await asyncio.wrap_future(future)
 
-    # --- internals -----------------------------------------------------------------
-    async def _serve(self, ready: asyncio.Future[list[Any]]) -> None:
+    # --- internals (on the connection's own loop) -------------------------------------
+    async def _serve(self, ready: concurrent.futures.Future[list[Any]]) -> None:
         """Own the connection for its whole life: open, list tools, wait for close()."""
         from mcp import ClientSession, StdioServerParameters, stdio_client
 
+        self._stop = asyncio.Event()
         params = StdioServerParameters(command=self.command, args=self.args, env=self.env)
         try:
             async with stdio_client(params, errlog=self._stderr) as (read, write):
@@ -120,6 +141,13 @@ class MCPServerConnection:
                 log.error("MCP server %s stopped: %s%s", self.name, _describe(exc), self._stderr_tail())
         finally:
             self._session = None
+
+    async def _call(self, tool_name: str, arguments: dict[str, Any]) -> ToolResult:
+        result = await self._session.call_tool(tool_name, arguments, read_timeout_seconds=self.call_timeout)
+        text = _content_text(result)
+        if result.is_error:
+            return ToolResult(f"Error from MCP tool {tool_name}: {text}", ok=False)
+        return ToolResult(text, value=_structured_value(result, self._output_schemas.get(tool_name)))
 
     def _wanted(self, name: str) -> bool:
         return (self.include_tools is None or name in self.include_tools) and name not in self.exclude_tools
@@ -224,6 +252,15 @@ def _content_text(result: Any) -> str:
     if not parts and result.structured_content is not None:
         return json.dumps(result.structured_content)
     return "\n".join(parts) if parts else "[no content]"
+
+
+def _structured_value(result: Any, output_schema: dict[str, Any] | None) -> Any:
+    """The value code gets back: structured content (unwrapping ``{"result": x}`` of non-object returns), else text."""
+    data = result.structured_content
+    if data is None:
+        return _content_text(result)
+    wrapped = isinstance(output_schema, dict) and set(output_schema.get("properties", {})) == {"result"}
+    return data["result"] if wrapped and isinstance(data, dict) and set(data) == {"result"} else data
 
 
 def _describe(exc: BaseException) -> str:

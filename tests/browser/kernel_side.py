@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tinycode_jupyter.jupyter.comm_protocol import METADATA_KEY, TARGET
+from tinycode_jupyter.jupyter.comm_protocol import HELLO, METADATA_KEY, TARGET
 
 _SOURCE = """\
 import json
 from comm import create_comm
 anchor = {anchor}
 tinycode_received = globals().get("tinycode_received", [])
-tinycode_comm = create_comm(target_name={target!r})
+tinycode_comm = create_comm(target_name={target!r}, data=json.loads({open_data!r}))
 tinycode_comm.on_msg(lambda msg: tinycode_received.append(msg["content"]["data"]))
 for message in json.loads({payload!r}):
     if "anchor_cell_id" in message:
@@ -66,12 +66,19 @@ def upsert(run_id: str, cell: dict[str, Any]) -> dict[str, Any]:
 
 def agent_run(run_id: str, cells: list[dict[str, Any]], hello: bool = False) -> list[dict[str, Any]]:
     """The messages of one run: optional ``hello``, ``replace_run``, then one upsert per cell."""
-    head = [{"action": "hello", "version": 1}] if hello else []
+    head = [HELLO] if hello else []
     return [*head, replace_run(run_id), *(upsert(run_id, c) for c in cells)]
 
 
-def sender_source(messages: list[dict[str, Any]], anchor: str | None = None) -> str:
-    """Source of a cell that sends ``messages`` over a real comm, anchored at itself
-    (as the kernel reads it from the execute request), or at the cell id ``anchor``."""
-    anchor_expr = RUNNING_CELL_ID if anchor is None else repr(anchor)
-    return _SOURCE.format(target=TARGET, payload=json.dumps(messages), key=METADATA_KEY, anchor=anchor_expr)
+def sender_source(
+    messages: list[dict[str, Any]], anchor: str | None = None, open_data: dict[str, Any] | None = None
+) -> str:
+    """Source of a cell that opens a real comm (with ``open_data``) and sends ``messages``,
+    anchored at itself (the id the kernel reads from the execute request) or at ``anchor``."""
+    return _SOURCE.format(
+        target=TARGET,
+        payload=json.dumps(messages),
+        key=METADATA_KEY,
+        anchor=RUNNING_CELL_ID if anchor is None else repr(anchor),
+        open_data=json.dumps(open_data or {}),
+    )

@@ -20,6 +20,8 @@ from notebook_page import (
     wait_for_output,
 )
 
+from tinycode_jupyter.jupyter.comm_protocol import HELLO
+
 pytestmark = pytest.mark.timeout(180)
 
 ANCHOR = "agent-cell"
@@ -108,11 +110,16 @@ def test_rerun_replaces_its_cells_and_keeps_the_users_cell(
     assert extension_console == []
 
 
-def test_hello_is_answered_ready_and_upserts_are_acknowledged(page: Any, lab_server: LabServer) -> None:
-    name = "hello.ipynb"
-    messages = agent_run("run-h", [code_cell("run-h", 1, "x = 1", "x")], hello=True)
-    write_agent_notebook(lab_server, name, messages)
+@pytest.mark.parametrize("hello_in", ["message", "comm_open"])
+def test_hello_is_answered_ready_and_upserts_are_acknowledged(
+    page: Any, lab_server: LabServer, hello_in: str
+) -> None:
+    name = f"hello_{hello_in}.ipynb"
+    messages = agent_run("run-h", [code_cell("run-h", 1, "x = 1", "x")], hello=hello_in == "message")
+    source = sender_source(messages, open_data=HELLO if hello_in == "comm_open" else None)
+    write_agent_notebook(lab_server, name, [])
     open_notebook(page, lab_server.page_url(name))
+    set_cell_source(page, 1, source)
     run_cell(page, 1)
     wait_for_cells(page, 4)
 

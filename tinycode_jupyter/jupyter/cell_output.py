@@ -44,14 +44,22 @@ class _Block:
 
 
 class CellOutput(Hook):
-    """Shows the model's streaming text, each tool call with its output, the answer and a usage footer."""
+    """Shows the model's streaming text, each tool call with its output, the answer and a usage footer.
 
-    def __init__(self, schedule: Schedule) -> None:
+    ``block_type`` makes each display area from ``schedule``: cell outputs by default; the chat
+    widget passes one that draws into widgets.
+    """
+
+    def __init__(self, schedule: Schedule, block_type: Callable[[Schedule], Any] = _Block) -> None:
         self.schedule = schedule
+        self.block_type = block_type
         self._text = ""
-        self._text_block: _Block | None = None
+        self._text_block: Any = None
         self._last_refresh = 0.0
-        self._status = _Block(schedule)
+        self._status = self._new_block()
+
+    def _new_block(self) -> Any:
+        return self.block_type(self.schedule)
 
     def on_agent_start(self, event: Event) -> None:
         self._status.show(_bundle(f"*tinycode · {event.record.model if event.record else ''} · working…*"))
@@ -61,7 +69,7 @@ class CellOutput(Hook):
             return
         self._text += event.text_delta
         if self._text_block is None:
-            self._text_block = _Block(self.schedule)
+            self._text_block = self._new_block()
         now = time.monotonic()
         if now - self._last_refresh >= TEXT_REFRESH_SECONDS:
             self._last_refresh = now
@@ -70,7 +78,7 @@ class CellOutput(Hook):
     def on_llm_end(self, event: Event) -> None:
         content = event.response.content if event.response else self._text
         if content:
-            block = self._text_block or _Block(self.schedule)
+            block = self._text_block or self._new_block()
             block.show(_bundle(content))  # the complete text, rendered as markdown
         self._text, self._text_block = "", None
 
@@ -81,7 +89,7 @@ class CellOutput(Hook):
         if body is None:
             body = ", ".join(f"{k}={_short(v)}" for k, v in arguments.items())
         fence = _LANGUAGES.get(name, "")
-        _Block(self.schedule).show(_bundle(f"**▶ {name}**\n```{fence}\n{body}\n```"))
+        self._new_block().show(_bundle(f"**▶ {name}**\n```{fence}\n{body}\n```"))
 
     def on_tool_end(self, event: Event) -> None:
         result = event.result
@@ -89,11 +97,11 @@ class CellOutput(Hook):
             return
         shown = truncate(result.text, _SHOWN_OUTPUT)
         mark = "" if result.ok else "⚠ "
-        _Block(self.schedule).show(_bundle(f"{mark}output:\n```text\n{shown}\n```"))
+        self._new_block().show(_bundle(f"{mark}output:\n```text\n{shown}\n```"))
         for bundle in (result.exec_result.displays if result.exec_result else []):
             images = {k: v for k, v in bundle.items() if k in ("image/png", "image/jpeg", "text/plain")}
             if len(images) > 1 or "text/plain" not in images:
-                _Block(self.schedule).show(images)
+                self._new_block().show(images)
 
     def on_agent_end(self, event: Event) -> None:
         record = event.record
@@ -105,7 +113,7 @@ class CellOutput(Hook):
                   f"{usage.completion_tokens:,} completion tokens · ${record.cost:.4f} · {record.duration:.1f}s · "
                   f"{record.provider}*")  # fmt: skip
         self._status.show(_bundle(f"*tinycode · {record.model} · {state}*"))
-        _Block(self.schedule).show(_bundle(footer))
+        self._new_block().show(_bundle(footer))
 
 
 def _short(value: Any, limit: int = 60) -> str:

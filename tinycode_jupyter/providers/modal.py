@@ -3,18 +3,26 @@
 One sandbox per provider; the worker runs in it as
 ``python -u -c WORKER_SOURCE`` and keeps one live interpreter, so state
 persists across steps. Python, shell and file operations all go through the
-worker, like the ``local`` provider (only the launcher differs). Every call to
-Modal's servers is bounded by ``call_timeout`` (Modal's client itself retries
-for about a minute on a bad network); creating the sandbox, which may build its
-image, by ``create_timeout``.
+worker, as with the ``local`` provider (only the launcher differs). Files use
+the worker's ``fs`` operation rather than Modal's filesystem API: it is one
+round trip on a channel that is already open (Modal's API starts a process in
+the sandbox per call), and every file operation (grep, glob, edits) then
+behaves and fails the same way on every provider.
+
+Every call to Modal's servers is bounded by ``call_timeout`` (Modal's client
+itself retries for about a minute on a bad network); creating the sandbox,
+which may build its image, by ``create_timeout``. The work directory is a
+path inside the sandbox (default ``/workspace``), created by the image.
 
 Lifetime: the sandbox is terminated on :meth:`close` and, best effort, at
-interpreter exit. With ``sandbox_name`` a new provider (e.g. after a kernel
-restart) reattaches to the running sandbox of that name instead of creating
-one: files and installed packages are still there, Python variables are not
-(a new worker starts). ``keep_alive=True`` (which needs ``sandbox_name``)
-leaves the sandbox running at close and exit, until Modal's ``timeout`` or
-``idle_timeout`` ends it, so the next session can reattach.
+interpreter exit. A sandbox that ends by itself (its ``timeout``) is replaced
+at the next step, which reports ``state_lost``. With ``sandbox_name`` a new
+provider (e.g. after a kernel restart) reattaches to the running sandbox of
+that name instead of creating one: files and installed packages are still
+there, Python variables are not (a new worker starts). ``keep_alive=True``
+(which needs ``sandbox_name``) leaves the sandbox running at close and exit,
+until Modal's ``timeout`` or ``idle_timeout`` ends it, so a later session can
+reattach.
 """
 from __future__ import annotations
 
@@ -42,8 +50,8 @@ WORKER_DEFAULTS = {"interrupt_grace": 3.0, "startup_timeout": 60.0}
 """Longer than local: an interrupt and its answer cross the network, and the first exec waits for the container."""
 INSTALL_HELP = "modal: the `modal` package is not installed; install it with `pip install tinycode_jupyter[modal]`"
 AUTH_HELP = (
-    "modal: Modal has no credentials for this machine. Run `modal token new` (or `modal setup`), "
-    "or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET in the environment, then try again"
+    "modal: Modal did not accept this machine's credentials ({reason}). Authenticate with `modal token new` "
+    "(or `modal setup`), or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET in the environment, then try again"
 )
 
 
@@ -101,15 +109,18 @@ class ModalProvider(WorkerProvider):
         """True when :meth:`start` found a running sandbox named ``sandbox_name``."""
         self._modal: Any = None
         self._sandbox: Any = None
+        self._sandbox_is_new = False
         self._exit_hook: _TerminateAtExit | None = None
+
+    @property
+    def sandbox_id(self) -> str | None:
+        """Modal's id of the sandbox (``sb-...``) while the provider is started, e.g. for Modal's dashboard."""
+        return None if self._sandbox is None else self._sandbox.object_id
 
     # --- lifecycle -----------------------------------------------------------------------
     async def _start(self) -> None:
-        self._modal = await _import_modal()
-        self._sandbox = await self._open_sandbox()
-        if not self.settings.keep_alive:
-            self._exit_hook = _TerminateAtExit(self._sandbox, self.settings.call_timeout)
-            atexit.register(self._exit_hook)
+        self._modal = await self._load_modal()
+        self._adopt(await self._open_sandbox())
         try:
             await super()._start()
         except BaseException:
@@ -122,12 +133,23 @@ class ModalProvider(WorkerProvider):
         finally:
             await super()._close()
 
-    async def _release_sandbox(self) -> None:
-        """Terminate the sandbox, unless it is kept alive for a later reattach."""
-        sandbox, self._sandbox = self._sandbox, None
+    def _adopt(self, sandbox: Any) -> None:
+        """Use ``sandbox`` from now on; unless kept alive, it is terminated at interpreter exit."""
+        self._drop_exit_hook()
+        self._sandbox, self._sandbox_is_new = sandbox, True
+        if not self.settings.keep_alive:
+            self._exit_hook = _TerminateAtExit(sandbox, self.settings.call_timeout)
+            atexit.register(self._exit_hook)
+
+    def _drop_exit_hook(self) -> None:
         if self._exit_hook is not None:
             atexit.unregister(self._exit_hook)
             self._exit_hook = None
+
+    async def _release_sandbox(self) -> None:
+        """Terminate the sandbox, unless it is kept alive for a later reattach."""
+        sandbox, self._sandbox = self._sandbox, None
+        self._drop_exit_hook()
         if sandbox is None or self.settings.keep_alive:
             return
         if isinstance(self._handle, ModalWorker):
@@ -135,19 +157,14 @@ class ModalProvider(WorkerProvider):
         await self._call("terminate the sandbox", sandbox.terminate.aio())
 
     async def _open_sandbox(self) -> Any:
-        modal, settings = self._modal, self.settings
-        app = await self._call("look up the Modal app", modal.App.lookup.aio(settings.app_name, create_if_missing=True))
+        settings = self.settings
+        lookup = self._modal.App.lookup.aio(settings.app_name, create_if_missing=True)
+        app = await self._call("look up the Modal app", lookup)
         if settings.sandbox_name:
             sandbox = await self._find_named_sandbox()
             if sandbox is not None:
                 return sandbox
-        try:
-            return await self._call("create the sandbox", self._create_sandbox(app), settings.create_timeout)
-        except modal.exception.AlreadyExistsError:  # another session created it just now
-            sandbox = await self._find_named_sandbox()
-            if sandbox is None:
-                raise
-            return sandbox
+        return await self._call("create the sandbox", self._create_sandbox(app), limit="create_timeout")
 
     async def _find_named_sandbox(self) -> Any:
         modal, settings = self._modal, self.settings
@@ -180,9 +197,13 @@ class ModalProvider(WorkerProvider):
     async def _launch(self) -> ModalWorker:
         if self._sandbox is None:
             raise ProviderError("modal: the sandbox is gone (the provider was closed)")
+        if not self._sandbox_is_new and await self._call("check the sandbox", self._sandbox.poll.aio()) is not None:
+            logger.warning("modal: sandbox %s has ended (e.g. its timeout passed); starting a new one", self.sandbox_id)
+            self._adopt(await self._open_sandbox())
+        self._sandbox_is_new = False
         config = json.dumps(self.options.worker_config())
         start = self._sandbox.exec.aio("python", "-u", "-c", worker_source(), config, workdir=self.workdir, text=False)
-        process = await self._call("start the worker in the sandbox", start, self.options.startup_timeout)
+        process = await self._call("start the worker in the sandbox", start, limit="startup_timeout")
         return ModalWorker(self._sandbox, process, self._call)
 
     async def _spawn(self) -> None:
@@ -192,32 +213,31 @@ class ModalProvider(WorkerProvider):
             self._handle.pid = pid if isinstance(pid, int) else None
 
     # --- calls to Modal --------------------------------------------------------------------
-    async def _call(
-        self, what: str, call: Awaitable[T], timeout: float | None = None, passthrough: tuple[type[BaseException], ...] = ()
-    ) -> T:
-        """``await call`` within our timeout, with Modal's failures turned into ProviderError."""
-        limit = timeout or self.settings.call_timeout
+    async def _load_modal(self) -> Any:
+        """The ``modal`` module, imported (about a second) off the event loop; tests substitute a fake here."""
         try:
-            return await asyncio.wait_for(call, limit)
+            return await asyncio.to_thread(importlib.import_module, "modal")
+        except ImportError as exc:
+            raise SandboxUnavailableError(INSTALL_HELP) from exc
+
+    async def _call(
+        self, what: str, call: Awaitable[T], limit: str = "call_timeout", passthrough: tuple[type[BaseException], ...] = ()
+    ) -> T:
+        """``await call`` within the timeout named ``limit``, with Modal's failures turned into ProviderError."""
+        seconds = getattr(self.settings, limit, None) or getattr(self.options, limit)
+        try:
+            return await asyncio.wait_for(call, seconds)
         except asyncio.TimeoutError:
             raise ProviderError(
-                f"modal: Modal did not answer within {limit:g}s when trying to {what}; check the network, "
-                "or raise provider_config['call_timeout'] (or 'create_timeout' while an image builds)"
+                f"modal: Modal did not answer within {seconds:g}s when trying to {what}; "
+                f"check the network, or raise provider_config[{limit!r}]"
             ) from None
         except passthrough:
             raise
         except self._modal.exception.AuthError as exc:
-            raise SandboxUnavailableError(AUTH_HELP) from exc
+            raise SandboxUnavailableError(AUTH_HELP.format(reason=exc)) from exc
         except self._modal.exception.Error as exc:
             raise ProviderError(f"modal: could not {what}: {type(exc).__name__}: {exc}") from exc
-
-
-async def _import_modal() -> Any:
-    """Import ``modal`` (about a second) off the event loop, or say how to install it."""
-    try:
-        return await asyncio.to_thread(importlib.import_module, "modal")
-    except ImportError as exc:
-        raise SandboxUnavailableError(INSTALL_HELP) from exc
 
 
 class _TerminateAtExit:

@@ -48,17 +48,25 @@ for pid in tree:
 
 
 class ProcessOutput:
-    """``await read(n)`` over a Modal process's stdout; ``b""`` at its end."""
+    """``await read(n)`` over a Modal process's stdout; ``b""`` at its end.
+
+    A provider outlives event loops, and a loop that shuts down closes the
+    async iterators it started, so each loop gets its own iterator. Modal's
+    reader keeps the stream position, so a new iterator resumes where the old
+    one stopped.
+    """
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
         self._chunks: AsyncIterator[bytes | str] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._rest = b""
 
     async def read(self, n: int) -> bytes:
         while not self._rest:
-            if self._chunks is None:
-                self._chunks = aiter(self._stream)
+            loop = asyncio.get_running_loop()
+            if self._chunks is None or self._loop is not loop:
+                self._chunks, self._loop = aiter(self._stream), loop
             try:
                 chunk = await anext(self._chunks)
             except StopAsyncIteration:
@@ -83,11 +91,12 @@ class ProcessInput:
     def write(self, data: bytes) -> None:
         self._raise_failure()
         self._pending += data
-        if self._sender is None or self._sender.done():
+        sender = self._sender
+        if sender is None or sender.done() or sender.get_loop() is not asyncio.get_running_loop():
             self._sender = asyncio.ensure_future(self._send())
 
     async def drain(self) -> None:
-        if self._sender is not None:
+        if self._sender is not None and self._sender.get_loop() is asyncio.get_running_loop():
             await asyncio.shield(self._sender)  # a cancelled caller must not cut a message in half
         self._raise_failure()
 
@@ -121,7 +130,9 @@ class ModalWorker(WorkerHandle):
         self.pid: int | None = None
         """The worker's pid inside the sandbox, once it has answered ``ping``."""
         self.sandbox_gone = False
-        """Set when the whole sandbox was terminated: the worker went with it."""
+        """Set when the provider terminated the whole sandbox: the worker went with it."""
+        self.sandbox_exit: int | None = None
+        """The sandbox's exit code, when :meth:`kill` found that it had ended by itself."""
         self._sandbox = sandbox
         self._process = process
         self._bounded = bounded
@@ -131,7 +142,8 @@ class ModalWorker(WorkerHandle):
         if self._killed or self.sandbox_gone:
             return
         self._killed = True
-        if await self._bounded("check the worker", self._process.poll.aio()) is not None:
+        self.sandbox_exit = await self._bounded("check the sandbox", self._sandbox.poll.aio())
+        if self.sandbox_exit is not None or await self._bounded("check the worker", self._process.poll.aio()) is not None:
             return
         if self.pid is None:  # it never said who it is: end its input, on which it exits
             await self.writer.close()
@@ -144,6 +156,9 @@ class ModalWorker(WorkerHandle):
     async def exit_report(self) -> str:
         if self.sandbox_gone:
             return "the sandbox was terminated"
+        if self.sandbox_exit is not None:
+            return (f"the sandbox itself ended (exit code {self.sandbox_exit}), e.g. because its timeout passed; "
+                    "a new sandbox is started, without the files of the old one")  # fmt: skip
         status = await self._bounded("read the worker's exit status", self._process.poll.aio())
         if status is None:
             return "still running"

@@ -284,6 +284,7 @@ class Worker:
         self.tool_replies: dict[str, queue.Queue] = {}
         self.tool_ids = itertools.count(1)
         self.steps = 0
+        self.pid = os.getpid()
         self.loop = None
         self.module = types.ModuleType("__main__")
         self.module.__dict__.update(display=self.displays.add, ToolCallError=ToolCallError)
@@ -336,11 +337,19 @@ class Worker:
             return {"value": None}
         return {"error": {"name": "ProtocolError", "value": f"unknown op {op!r}", "traceback": ""}}
 
+    def _exit_if_forked(self) -> None:
+        """A child forked by user code that reaches the end of the step ends there, silently."""
+        if os.getpid() != self.pid:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os._exit(0)
+
     # --- exec ----------------------------------------------------------------------
     def run_code(self, code: str, timeout: float | None) -> dict:
         started = time.perf_counter()
         self.steps += 1
         value, error, timed_out = self.interrupter.call(lambda: self._execute(code, f"<cell-{self.steps}>"), timeout)
+        self._exit_if_forked()
         self._show_open_figures()
         reply = self._collect(started, timed_out)
         reply["value"] = None if value is None else safe_repr(value)
@@ -407,6 +416,7 @@ class Worker:
         started = time.perf_counter()
         process = subprocess.Popen(["bash", "-c", command], cwd=cwd or None, stdin=subprocess.DEVNULL, start_new_session=True)
         _, error, timed_out = self.interrupter.call(process.wait, timeout)
+        self._exit_if_forked()
         if error is not None:
             _kill_group(process.pid)
             process.wait()

@@ -2,7 +2,10 @@
 
 In a kernel, ``!cmd``, ``x = !cmd``, ``%pip ...``, ``%%bash`` and ``%run`` arrive as
 ``get_ipython().system(...)``/``run_line_magic(...)``/``run_cell_magic(...)`` calls
-(:func:`~.pyast.parse_cell` applies IPython's own transformer). This module finds
+(:func:`~.pyast.parse_cell` applies IPython's own transformer), and so does a one-line
+cell that starts with a magic's name, such as ``rm -- data.csv`` (automagic: see
+:func:`automagic_call`). The default shell aliases (``ls``, ``rm``, ``mv`` …) are
+magics too. This module finds
 those calls and hands back what they carry, as :class:`~.pyast.Embedded` shell or
 Python text, so the shell and Python checks see it too. What cannot be read
 statically (a computed command, ``{var}``/``$var`` expansion, ``%run file.py``,
@@ -11,6 +14,8 @@ statically (a computed command, ``{var}``/``$var`` expansion, ``%run file.py``,
 from __future__ import annotations
 
 import ast
+import builtins
+import keyword
 import re
 import string
 
@@ -24,6 +29,9 @@ _MAGIC_METHODS = frozenset({"run_line_magic", "run_cell_magic"})
 _OPAQUE_METHODS = frozenset({"run_code", "safe_execfile", "safe_execfile_ipy", "safe_run_module", "magic"})
 
 _SHELL_LINE_MAGICS = frozenset({"system", "sx", "sc"})
+# IPython's default aliases run these programs (ll, lf, lk, lx and ldir are ls variants).
+_ALIASES = {"mkdir": "mkdir", "rmdir": "rmdir", "mv": "mv", "rm": "rm", "cp": "cp", "cat": "cat",
+            "ls": "ls", "ll": "ls", "lf": "ls", "lk": "ls", "ldir": "ls", "lx": "ls"}
 _PACKAGE_MAGICS = frozenset({"pip", "conda", "mamba", "micromamba", "uv"})
 _PYTHON_LINE_MAGICS = frozenset({"time", "timeit", "prun"})
 _IMPORT_MAGICS = frozenset({"load_ext", "reload_ext"})
@@ -32,6 +40,10 @@ _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "python", 
 _FOREIGN_CELL_MAGICS = frozenset({"perl", "ruby", "python2", "script"})
 _SHELLS = frozenset({"bash", "sh"})
 _VALUE_OPTIONS = frozenset({"-n", "-r", "-p", "-s", "-l", "-D", "-T", "-m"})
+_CHECKED_LINE_MAGICS = (
+    _SHELL_LINE_MAGICS | _PACKAGE_MAGICS | _PYTHON_LINE_MAGICS | _IMPORT_MAGICS | set(_ALIASES)
+    | {"run", "alias", "rehashx", "cd", "env", "set_env"}
+)
 
 # IPython's DollarFormatter: ``$name`` outside single quotes ($$ escapes it).
 _DOLLAR_FIELD = re.compile(r"(.*?)\$(\$?[\w\.]+)(?=([^']*'[^']*')*[^']*$)")
@@ -57,6 +69,34 @@ def scan_ipython(nodes: Nodes, constants: StringConstants) -> tuple[list[Finding
                 node.lineno,
             ))
     return findings, embedded
+
+
+def automagic_call(code: str) -> ast.Module | None:
+    """The magic call a kernel makes of a one-line cell whose first word names a checked magic.
+
+    With automagic on (IPython's default), ``rm -- data.csv`` runs ``%rm``, even though
+    it also parses as Python. The call is built as an AST, never as source text.
+    """
+    lines = [line for line in code.splitlines() if line.strip()]
+    if len(lines) != 1:
+        return None
+    try:
+        from IPython.core.splitinput import LineInfo
+    except ImportError:
+        return None  # no IPython, no kernel, no automagic
+    info = LineInfo(lines[0])
+    head = info.ifun.split(".")[0]
+    shadowed = keyword.iskeyword(head) or hasattr(builtins, head)
+    if info.esc or info.ifun not in _CHECKED_LINE_MAGICS or shadowed or info.the_rest[:1] in ("=", ","):
+        return None
+    shell = ast.Call(func=ast.Name(id="get_ipython", ctx=ast.Load()), args=[], keywords=[])
+    call = ast.Call(
+        func=ast.Attribute(value=shell, attr="run_line_magic", ctx=ast.Load()),
+        args=[ast.Constant(info.ifun), ast.Constant(info.the_rest)],
+        keywords=[],
+    )
+    module = ast.Module(body=[ast.Expr(call)], type_ignores=[])
+    return ast.increment_lineno(ast.fix_missing_locations(module), code.splitlines().index(lines[0]))
 
 
 def _is_runner(node: ast.Attribute, shells: _ShellObjects) -> bool:
@@ -110,14 +150,27 @@ def _resolve(node: ast.AST, constants: StringConstants) -> str | None:
 def _line_magic(name: str, line_text: str, line: int) -> tuple[list[Finding], list[Embedded]]:
     if _expands_variables(line_text):
         return [_expansion(f"`%{name}`", line)], []
-    if name in _SHELL_LINE_MAGICS:
-        return [], [Embedded("shell", line_text, line)]
-    if name in _PACKAGE_MAGICS:
-        return [], [Embedded("shell", f"{name} {line_text}", line)]
+    shell_text = _line_magic_as_shell(name, line_text)
+    if shell_text is not None:
+        return [], [Embedded("shell", shell_text, line)]
     if name in _PYTHON_LINE_MAGICS:
         return [], [Embedded("python", _strip_options(line_text), line)]
     if name in _IMPORT_MAGICS:
         return [], [Embedded("python", f"import {line_text.strip()}", line)]
+    if name in ("env", "set_env") and not line_text.strip():
+        return [Finding(
+            "shell",
+            "`%env` without a variable prints every environment variable, which may hold secrets; "
+            "print only the variable you need.",
+            line,
+        )], []
+    if name == "rehashx":
+        return [Finding(
+            "shell",
+            "`%rehashx` turns every program on the PATH into a magic that these checks cannot follow; "
+            "use the shell tool instead.",
+            line,
+        )], []
     if name == "run":
         module = re.fullmatch(r"\s*-m\s+([\w.]+)\s*", line_text)
         if module:
@@ -128,6 +181,22 @@ def _line_magic(name: str, line_text: str, line: int) -> tuple[list[Finding], li
             line,
         )], []
     return [], []
+
+
+def _line_magic_as_shell(name: str, line_text: str) -> str | None:
+    """The shell command a line magic amounts to, for the magics that run one."""
+    if name in _SHELL_LINE_MAGICS:
+        return line_text
+    if name in _PACKAGE_MAGICS or name == "cd":
+        return f"{name} {line_text}"
+    if name in _ALIASES:
+        return f"{_ALIASES[name]} {line_text}"
+    if name == "alias":  # %alias NAME COMMAND...: the command is what the new magic will run
+        return line_text.strip().partition(" ")[2] or None
+    if name in ("env", "set_env"):  # %env X=1 and %env X 1 set a variable
+        variable = line_text.strip()
+        return f"export {variable if '=' in variable else variable.replace(' ', '=', 1)}"
+    return None
 
 
 def _cell_magic(name: str, line_text: str, cell: str, line: int) -> tuple[list[Finding], list[Embedded]]:

@@ -20,7 +20,16 @@ from __future__ import annotations
 import ast
 
 from .finding import Finding
-from .pyast import BUILTINS_NAMES, Nodes, StringConstants, call_name, code_argument, literal_str, module_argument
+from .pyast import (
+    BUILTINS_NAMES,
+    ImportAliases,
+    Nodes,
+    StringConstants,
+    call_name,
+    code_argument,
+    literal_str,
+    module_argument,
+)
 
 _NOTE = (
     "work with plain text instead, or ask the user to call agent.set_check_string_obfuscation(False) "
@@ -58,8 +67,8 @@ _NAMESPACE_FUNCS = frozenset({"globals", "locals", "vars"})
 
 
 def check_obfuscation(nodes: Nodes, constants: StringConstants) -> list[Finding]:
-    """Every obfuscation pattern in ``tree`` (see the module docstring)."""
-    taint = _Taint(nodes)
+    """Every obfuscation pattern among ``nodes`` (see the module docstring)."""
+    taint = _Taint(nodes, ImportAliases(nodes))
     findings: list[Finding] = []
     for node in nodes:
         if isinstance(node, ast.Import):
@@ -87,11 +96,12 @@ def _base64_finding(line: int) -> Finding:
 
 
 def _check_call(call: ast.Call, constants: StringConstants, taint: _Taint) -> list[Finding]:
-    name = call_name(call) or ""
-    if (_is_base64(name) and "." in name) or name in _BINASCII_BASE64:
+    qualified = taint.aliases.call_name(call) or ""
+    if (_is_base64(qualified) and "." in qualified) or qualified in _BINASCII_BASE64:
         return [_base64_finding(call.lineno)]
-    if name in _CODEC_FUNCS:
-        return _check_codec(call)
+    if qualified in _CODEC_FUNCS:
+        return _check_codec(call, qualified)
+    name = call_name(call) or ""
     sink = code_argument(call) or module_argument(call)
     if sink is not None:
         modules = constants.resolve(sink)
@@ -106,8 +116,7 @@ def _check_call(call: ast.Call, constants: StringConstants, taint: _Taint) -> li
     return []
 
 
-def _check_codec(call: ast.Call) -> list[Finding]:
-    name = call_name(call) or ""
+def _check_codec(call: ast.Call, name: str) -> list[Finding]:
     position = 1 if name.rpartition(".")[2] in {"decode", "encode", "iterdecode", "iterencode"} else 0
     codec_node = call.args[position] if len(call.args) > position else None
     codec_node = next((kw.value for kw in call.keywords if kw.arg == "encoding"), codec_node)
@@ -176,12 +185,13 @@ class _Taint:
     bounded number of times however the assignments are ordered.
     """
 
-    def __init__(self, nodes: Nodes):
+    def __init__(self, nodes: Nodes, aliases: ImportAliases):
+        self.aliases = aliases
         self._names: dict[str, tuple[int, str]] = {}
         entries: list[tuple[str, tuple[int, str], set[str]]] = []
         for node in nodes:
             if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value is not None:
-                entries.extend(_assignment_entries(node))
+                entries.extend(_assignment_entries(node, aliases))
         readers: dict[str, list[tuple[str, tuple[int, str], set[str]]]] = {}
         for entry in entries:
             for name in entry[2]:
@@ -196,16 +206,16 @@ class _Taint:
 
     def construction(self, node: ast.AST) -> tuple[int, str]:
         """(level, how): 2 for chr/hex/reversal/decoding, 1 for concatenation or formatting, 0 for neither."""
-        return _construction(node, self._names)
+        return _construction(node, self._names, self.aliases)
 
 
-def _assignment_entries(node: ast.AST) -> list[tuple[str, tuple[int, str], set[str]]]:
+def _assignment_entries(node: ast.AST, aliases: ImportAliases) -> list[tuple[str, tuple[int, str], set[str]]]:
     """(target, how the value itself is built, the names it reads) for each simple target."""
     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     names = [target.id for target in targets if isinstance(target, ast.Name)]
     own, reads = (0, ""), set()
     for child in ast.walk(node.value):
-        found = _builder(child, {})
+        found = _builder(child, {}, aliases)
         own = found if found[0] > own[0] else own
         if isinstance(child, ast.Name):
             reads.add(child.id)
@@ -215,23 +225,23 @@ def _assignment_entries(node: ast.AST) -> list[tuple[str, tuple[int, str], set[s
     return [(name, own, reads) for name in names]
 
 
-def _construction(node: ast.AST, names: dict[str, tuple[int, str]]) -> tuple[int, str]:
+def _construction(node: ast.AST, names: dict[str, tuple[int, str]], aliases: ImportAliases) -> tuple[int, str]:
     best = (0, "")
     for child in ast.walk(node):
-        found = _builder(child, names)
+        found = _builder(child, names, aliases)
         if found[0] > best[0]:
             best = found
     return best
 
 
-def _builder(node: ast.AST, names: dict[str, tuple[int, str]]) -> tuple[int, str]:
+def _builder(node: ast.AST, names: dict[str, tuple[int, str]], aliases: ImportAliases) -> tuple[int, str]:
     """How strongly ``node`` alone builds a string; names already known to be built count too."""
     if isinstance(node, ast.Name):
         if node.id in _STRONG_NAMES:
             return _STRONG, _STRONG_NAMES[node.id]
         return names.get(node.id, (0, ""))
     if isinstance(node, ast.Call):
-        return _call_builder(node)
+        return _call_builder(node, aliases.call_name(node) or "")
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
         return (_STRONG, "by reversing a string") if _negative(node.slice.step) else (_WEAK, "by slicing")
     if isinstance(node, ast.BinOp):
@@ -241,8 +251,7 @@ def _builder(node: ast.AST, names: dict[str, tuple[int, str]]) -> tuple[int, str
     return 0, ""
 
 
-def _call_builder(node: ast.Call) -> tuple[int, str]:
-    name = call_name(node) or ""
+def _call_builder(node: ast.Call, name: str) -> tuple[int, str]:
     if name in _STRONG_CALLS:
         return _STRONG, _STRONG_CALLS[name]
     if name.partition(".")[0] == "base64" or name in _BINASCII_BASE64:

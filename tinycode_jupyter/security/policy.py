@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from .finding import Finding
 from .imports import ImportRule
-from .ipython import scan_ipython
+from .ipython import automagic_call, scan_ipython
 from .obfuscation import check_obfuscation
 from .pyast import StringConstants, executed_strings, parse_cell
 from .shell import ShellRule
@@ -59,17 +59,22 @@ class SecurityPolicy:
         return self.shell.check(command, workdir)
 
     def _python(self, code: str) -> list[Finding]:
+        # A one-line cell naming a magic runs as that magic in a kernel, and as Python elsewhere: check both.
+        magic = automagic_call(code)
         try:
-            tree = parse_cell(code)
+            trees = [parse_cell(code)]
         except SyntaxError as error:
-            return [Finding(
-                "syntax",
-                f"SyntaxError: {error.msg} (line {error.lineno}); the code was not run, fix the syntax and try again.",
-                error.lineno,
-            )]
+            if magic is None:
+                return [Finding(
+                    "syntax",
+                    f"SyntaxError: {error.msg} (line {error.lineno}); the code was not run, fix the syntax and "
+                    "try again.",
+                    error.lineno,
+                )]
+            trees = []
         except ValueError as error:  # source with null bytes
             return [Finding("syntax", f"The code could not be read ({error}), so it was not run.")]
-        nodes = list(ast.walk(tree))
+        nodes = [node for tree in [*trees, magic] if tree is not None for node in ast.walk(tree)]
         constants = StringConstants(nodes)
         # Obfuscation first: on a line that trips both rules it is the more specific explanation.
         findings = check_obfuscation(nodes, constants) if self.check_string_obfuscation else []

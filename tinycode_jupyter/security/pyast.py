@@ -71,6 +71,27 @@ def call_name(call: ast.Call) -> str | None:
     return rest if head in BUILTINS_NAMES and rest else name
 
 
+class ImportAliases:
+    """Local names bound by imports (``import zlib as z``, ``from codecs import decode``), to qualify calls."""
+
+    def __init__(self, nodes: Nodes):
+        self._names: dict[str, str] = {}
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                self._names.update({alias.asname: alias.name for alias in node.names if alias.asname})
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                for alias in node.names:
+                    self._names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    def call_name(self, call: ast.Call) -> str | None:
+        """:func:`call_name` with an imported alias replaced by what it names: ``z.decompress`` -> ``zlib.decompress``."""
+        name = call_name(call)
+        if name is None:
+            return None
+        head, dot, rest = name.partition(".")
+        return f"{self._names[head]}{dot}{rest}" if head in self._names else name
+
+
 def first_argument(call: ast.Call, keyword: str) -> ast.expr | None:
     """The first positional argument, or the keyword argument ``keyword``."""
     if call.args and not isinstance(call.args[0], ast.Starred):

@@ -1,0 +1,150 @@
+"""``%agent chat``: a chat panel made of plain ipywidgets, driving the kernel's agent session.
+
+It works wherever ipywidgets do (JupyterLab, Notebook 7, VS Code): no custom JavaScript.
+
+Threading. A click on **Send** is handled on the kernel's main thread, which runs the
+agent exactly as a ``%%agent`` cell does (:class:`.KernelRunner`): the loop in a worker
+thread, the agent's code and every transcript update on the main thread, and pending
+widget messages pumped meanwhile. So the kernel is busy for the run, as with a running
+cell; cells run meanwhile wait and then run in order. The run ends when the model
+answers, at ``max_turns``, or on **Stop**:
+
+- Stop's click is pumped on the main thread while the model answers and between steps;
+- on ipykernel >= 7.4 it is also seen on the kernel's shell-channel thread the moment it
+  arrives (:func:`_stop_on_arrival`), so it interrupts a step that keeps the main thread
+  busy (a long ``time.sleep`` in agent code), as **Kernel → Interrupt** does.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable
+
+from ..errors import RunCancelled, TinyCodeError
+from ..record import RunResult
+from .cell_output import CellOutput, Schedule
+from .kernel_runner import KernelRunner
+
+log = logging.getLogger(__name__)
+BUSY_NOTE = "⏳ Another agent run is in progress in this kernel; wait for it or stop it."
+STOPPED_NOTE = "⏹ **Stopped.** The kernel is ready; the conversation so far is kept."
+
+
+def _markdown(text: str) -> dict[str, str]:
+    return {"text/markdown": text, "text/plain": text}
+
+
+def _now(func: Callable[[], Any]) -> None:
+    func()
+
+
+class _WidgetBlock:
+    """One transcript entry: an ``Output`` widget whose single output is replaced on each update."""
+
+    def __init__(self, schedule: Schedule, transcript: Any) -> None:
+        self.schedule = schedule
+        self.transcript = transcript
+        self.output: Any = None
+
+    def show(self, bundle: dict[str, Any]) -> None:
+        self.schedule(lambda: self._draw(bundle))
+
+    def _draw(self, bundle: dict[str, Any]) -> None:
+        import ipywidgets as widgets
+
+        if self.output is None:
+            self.output = widgets.Output()
+            self.transcript.children += (self.output,)
+        self.output.outputs = ({"output_type": "display_data", "data": dict(bundle), "metadata": {}},)
+
+
+class ChatWidget:
+    """A prompt box, Send and Stop buttons, and a transcript that streams the run as it happens.
+
+    ``widget`` is the box to display. :meth:`send` and :meth:`stop` are what the buttons call,
+    for use from code too. The conversation is the session's: ``%%agent`` cells and the chat
+    share one agent.
+    """
+
+    def __init__(self, session: Any, settings: dict[str, Any]) -> None:
+        import ipywidgets as widgets
+
+        self.session = session
+        self.settings = settings
+        self._runner: KernelRunner | None = None
+        self.transcript = widgets.VBox(layout=widgets.Layout(max_height="36em", overflow="auto"))
+        self.prompt = widgets.Textarea(placeholder="Ask the agent; it runs code in this kernel. Name variables as {df}.",
+                                       rows=3, layout=widgets.Layout(width="100%"))  # fmt: skip
+        self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane",
+                                          tooltip="Run the agent on the prompt")  # fmt: skip
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True, tooltip="Stop the run")
+        buttons = widgets.VBox([self.send_button, self.stop_button], layout=widgets.Layout(width="auto"))
+        self.widget = widgets.VBox([self.transcript, widgets.HBox([self.prompt, buttons])])
+        self.send_button.on_click(lambda _: self.send())
+        self.stop_button.on_click(lambda _: self.stop())
+        _stop_on_arrival(self.stop_button, self.stop)
+
+    def send(self, prompt: str | None = None) -> RunResult | None:
+        """Run the agent on ``prompt`` (default: the prompt box's text); call it on the kernel's main thread."""
+        text = (self.prompt.value if prompt is None else prompt).strip()
+        if not text:
+            return None
+        if self.session.running:
+            self._note(BUSY_NOTE)
+            return None
+        self.prompt.value = ""
+        self._note(f"**You:** {text}")
+        runner = self._runner = KernelRunner()
+        transcript = CellOutput(runner.call_on_main, functools.partial(_WidgetBlock, transcript=self.transcript))
+        self._show_running(True)
+        try:
+            return self.session.run(text, self.settings, runner=runner, hooks=[transcript])
+        except RunCancelled:
+            self._note(STOPPED_NOTE)
+        except TinyCodeError as exc:
+            self._note(f"⚠ **{type(exc).__name__}:** {exc}")
+        finally:
+            self._runner = None
+            self._show_running(False)
+        return None
+
+    def stop(self) -> None:
+        """Stop the current run, if any. Safe from any thread."""
+        runner = self._runner
+        if runner is not None:
+            runner.cancel()
+
+    def _note(self, markdown: str) -> None:
+        _WidgetBlock(_now, self.transcript).show(_markdown(markdown))
+
+    def _show_running(self, running: bool) -> None:
+        self.send_button.disabled = running
+        self.stop_button.disabled = not running
+
+
+def _is_click(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("method") == "custom" and (data.get("content") or {}).get("event") == "click"
+
+
+def _stop_on_arrival(button: Any, stop: Callable[[], None]) -> None:
+    """Call ``stop`` on the kernel's shell-channel thread as soon as a click on ``button`` arrives.
+
+    ipykernel >= 7.4 asks each comm, on that thread, where to route an incoming message
+    (``_reply_subshell_for``); answering that question unchanged while noticing the click
+    lets Stop act while the main thread runs a long step. The click is then delivered as
+    usual. Kernels that don't ask keep the pumped click alone.
+    """
+    comm = getattr(button, "comm", None)
+    route = getattr(comm, "_reply_subshell_for", None)
+    if route is None:
+        return
+
+    def route_and_notice(data: Any, default: Any) -> Any:
+        if _is_click(data):
+            try:
+                stop()
+            except Exception:  # routing must go on, or the kernel drops the message
+                log.exception("stopping the run failed")
+        return route(data, default)
+
+    comm._reply_subshell_for = route_and_notice
