@@ -61,9 +61,9 @@ class SandboxTerminatedError(Error):
 class _Aio:
     """Modal's dual method: ``f(...)`` blocks, ``await f.aio(...)`` is the async form.
 
-    ``bind`` says what the function receives first: the instance (``"self"``),
-    the class it was looked up on (``"cls"``, for Modal's static constructors,
-    so they reach the fake account bound to that class), or nothing.
+    ``bind`` says what the function receives first: the instance (``"self"``)
+    or the class it was looked up on (``"cls"``, for Modal's static
+    constructors, so they reach the fake account bound to that class).
     """
 
     def __init__(self, func: Callable[..., Awaitable[Any]], bind: str = "self", bound: Any = None) -> None:
@@ -151,7 +151,7 @@ class App:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    async def _lookup(cls, name: str, *, client: Any = None, environment_name: str | None = None, create_if_missing: bool = False) -> "App":
+    async def _lookup(cls, name: str, *, create_if_missing: bool = False) -> "App":
         await cls.fake.network_call("App.lookup", name=name, create_if_missing=create_if_missing)
         return cls(name)
 
@@ -161,18 +161,17 @@ class App:
 class Image:
     """An image spec: recorded, and its WORKDIR is created as Docker would."""
 
-    def __init__(self, python_version: str | None = None, packages: tuple[str, ...] = (), workdir_path: str | None = None) -> None:
+    def __init__(self, python_version: str | None, packages: tuple[str, ...] = (), workdir_path: str | None = None) -> None:
         self.python_version = python_version
         self.packages = packages
         self.workdir_path = workdir_path
 
     @staticmethod
-    def debian_slim(python_version: str | None = None, force_build: bool = False) -> "Image":
+    def debian_slim(python_version: str | None = None) -> "Image":
         return Image(python_version)
 
-    def pip_install(self, *packages: str | list[str], find_links: str | None = None, index_url: str | None = None) -> "Image":
-        flat = [p for item in packages for p in ([item] if isinstance(item, str) else item)]
-        return Image(self.python_version, (*self.packages, *flat), self.workdir_path)
+    def pip_install(self, *packages: str) -> "Image":
+        return Image(self.python_version, (*self.packages, *packages), self.workdir_path)
 
     def workdir(self, path: str) -> "Image":
         return Image(self.python_version, self.packages, str(path))
@@ -185,7 +184,7 @@ class Secret:
         self.name = name
 
     @staticmethod
-    def from_name(name: str, *, environment_name: str | None = None, required_keys: list[str] = [], client: Any = None) -> "Secret":
+    def from_name(name: str) -> "Secret":
         return Secret(name)
 
 
@@ -229,21 +228,19 @@ class Sandbox:
 
     async def _create(
         cls,
-        *args: str,
+        *,
         app: App | None = None,
         name: str | None = None,
         image: Image | None = None,
         secrets: list[Secret] | None = None,
         timeout: int | None = 300,
         idle_timeout: int | None = None,
-        workdir: str | None = None,
         cpu: float | None = None,
         memory: int | None = None,
         block_network: bool = False,
-        verbose: bool = False,
     ) -> "Sandbox":
         fake = cls.fake
-        image = image or Image()
+        image = image or Image(None)
         secret_names = [s.name for s in secrets or []]
         await fake.network_call(
             "Sandbox.create", app=app.name if app else None, name=name, packages=image.packages,
@@ -260,31 +257,24 @@ class Sandbox:
         if image.workdir_path:
             os.makedirs(image.workdir_path, exist_ok=True)
         env = {k: v for n in secret_names for k, v in fake.secret_values[n].items()}
-        state = SandboxState(f"sb-fake{next(fake._ids)}", app.name, name, env, workdir or image.workdir_path)
+        state = SandboxState(f"sb-fake{next(fake._ids)}", app.name, name, env, image.workdir_path)
         fake.sandboxes.append(state)
         return cls(state)
 
-    async def _from_name(cls, app_name: str, name: str, *, environment_name: str | None = None, client: Any = None) -> "Sandbox":
+    async def _from_name(cls, app_name: str, name: str) -> "Sandbox":
         await cls.fake.network_call("Sandbox.from_name", app_name=app_name, name=name)
         state = cls.fake.running(app_name, name)
         if state is None:
             raise NotFoundError(f"Sandbox with name {name!r} not found in app {app_name!r}")
         return cls(state)
 
-    async def _exec(
-        self,
-        *args: str,
-        workdir: str | None = None,
-        env: dict[str, str | None] | None = None,
-        text: bool = True,
-        timeout: int | None = None,
-    ) -> "ContainerProcess":
+    async def _exec(self, *args: str, workdir: str | None = None, text: bool = True) -> "ContainerProcess":
         state = self._state
         await self.fake.network_call("Sandbox.exec", sandbox=state.object_id, args=args, workdir=workdir, text=text)
         if state.terminated:
             raise SandboxTerminatedError(f"Sandbox {state.object_id} has been terminated")
         argv = [sys.executable if args[0] in ("python", "python3") else args[0], *args[1:]]
-        environ = {**os.environ, **state.env, **{k: v for k, v in (env or {}).items() if v is not None}}
+        environ = {**os.environ, **state.env}
         try:
             process = subprocess.Popen(
                 argv, cwd=workdir or state.workdir, env=environ, start_new_session=True,

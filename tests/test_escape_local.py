@@ -144,9 +144,15 @@ async def test_extra_dirs_are_mounted_as_asked(make_sandbox, tmp_path):
     assert not (readable / "new.txt").exists()
 
 
-async def test_no_sysfs_no_cgroup_no_proc_sys_writes(sandbox):
-    out = await python_ok(sandbox, "import os\nprint(os.path.exists('/sys/fs/cgroup'))\n" + failures(["/proc/sys/kernel/hostname", "/proc/sysrq-trigger", "/proc/sys/vm/drop_caches"], "w"))
+async def test_kernel_settings_cannot_be_changed(sandbox):
+    """As root, the sandbox user maps to root outside: sysctls like core_pattern must still be read-only."""
+    core_pattern = Path("/proc/sys/kernel/core_pattern").read_text()
+    targets = ["/proc/sys/kernel/core_pattern", "/proc/sys/kernel/modprobe", "/proc/sys/vm/drop_caches", "/proc/sysrq-trigger"]
+    out = await python_ok(sandbox, "import os\nprint(os.path.exists('/sys/fs/cgroup'))\n" + failures(targets, "w"))
     assert out.startswith("False\n") and "SUCCEEDED" not in out
+    shell = await sandbox.run_shell("echo '|/tmp/evil' > /proc/sys/kernel/core_pattern")
+    assert shell.exit_code != 0
+    assert Path("/proc/sys/kernel/core_pattern").read_text() == core_pattern
 
 
 # --- the environment and other processes ---------------------------------------------------------

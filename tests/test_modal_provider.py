@@ -338,7 +338,7 @@ def _clean_env(home: Path) -> dict[str, str]:
 _EXIT_SCRIPT = """
 import asyncio, atexit, json, sys
 from fake_modal import FakeModal
-fake = FakeModal()
+fake = FakeModal(hang_on=set(json.loads(sys.argv[3])))
 sys.modules["modal"] = fake.module()
 atexit.register(lambda: print(json.dumps([name for name, _ in fake.calls])))  # runs after the provider's hook
 from tinycode_jupyter.providers.modal import ModalProvider
@@ -350,14 +350,25 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.parametrize("config, terminated", [({}, True), ({"sandbox_name": "kept", "keep_alive": True}, False)])
-def test_the_sandbox_is_terminated_at_interpreter_exit_unless_kept_alive(tmp_path: Path, config: dict, terminated: bool):
-    done = _run_python(_EXIT_SCRIPT, _clean_env(tmp_path), str(tmp_path / "ws"), json.dumps(config))
+@pytest.mark.parametrize(
+    "config, hanging, terminated",
+    [
+        ({}, [], True),
+        ({"sandbox_name": "kept", "keep_alive": True}, [], False),
+        ({"call_timeout": 0.5}, ["Sandbox.terminate"], True),  # tried, and given up on after call_timeout
+    ],
+)
+def test_the_sandbox_is_terminated_at_interpreter_exit_unless_kept_alive(tmp_path: Path, config: dict, hanging: list, terminated: bool):
+    began = time.perf_counter()
+    done = _run_python(_EXIT_SCRIPT, _clean_env(tmp_path), str(tmp_path / "ws"), json.dumps(config), json.dumps(hanging))
     assert done.returncode == 0, done.stderr
+    assert time.perf_counter() - began < 15
     pid_line, calls_line = done.stdout.strip().splitlines()
     assert ("Sandbox.terminate" in json.loads(calls_line)) is terminated
-    if terminated:
+    if terminated and not hanging:
         assert not alive(int(pid_line))
+    if hanging:
+        assert "not terminated within 0.5s at exit" in done.stderr
 
 
 # --- against the real modal package (no network: it fails at once without credentials) ------------------

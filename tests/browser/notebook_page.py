@@ -27,6 +27,7 @@ KERNEL_IDLE_JS = """() => {
   return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle'
     && !!document.querySelector('%s');
 }""" % CELLS
+KERNEL_ID_JS = "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id"
 CELLS_JS = """(selector) => [...document.querySelectorAll(selector)].map(cell => ({
   type: cell.classList.contains('jp-CodeCell') ? 'code'
       : cell.classList.contains('jp-MarkdownCell') ? 'markdown' : 'raw',

@@ -10,6 +10,7 @@ import pytest
 from kernel_side import PRINT_RECEIVED, agent_run, code_cell, markdown_cell, sender_source
 from labserver import LabServer
 from notebook_page import (
+    KERNEL_ID_JS,
     add_cell_below,
     cells,
     open_notebook,
@@ -170,3 +171,30 @@ def test_a_message_for_a_cell_that_is_gone_is_rejected_not_guessed(page: Any, la
     assert len(shown) == 3
     (reply,) = json.loads(shown[2]["outputs"][0])
     assert reply["count"] == 0 and "no-such-cell" in reply["error"]
+
+
+RESTARTED_JS = """() => { const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  let restarting = false;
+  window.tinycodeRestarted = new Promise(resolve => kernel.statusChanged.connect((_, status) => {
+    restarting = restarting || status === 'restarting';
+    if (restarting && status === 'idle') { resolve(kernel.id); }
+  }));
+}"""
+
+
+def test_insertion_still_works_after_a_kernel_restart(page: Any, lab_server: LabServer) -> None:
+    name = "restart.ipynb"
+    write_agent_notebook(lab_server, name, first_run())
+    open_notebook(page, lab_server.page_url(name))
+    assert run_cell(page, 2) == "[1]:"
+    kernel_id = page.evaluate(KERNEL_ID_JS)
+    page.evaluate(RESTARTED_JS)
+
+    page.keyboard.press("Escape")
+    page.keyboard.press("0")
+    page.keyboard.press("0")  # restart the kernel, in command mode
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    assert page.evaluate("() => window.tinycodeRestarted") == kernel_id  # same kernel, restarted
+
+    assert run_cell(page, 1) == "[1]:"  # the execution count starts again
+    assert_first_run_inserted(wait_for_cells(page, 5))

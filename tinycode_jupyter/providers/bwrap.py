@@ -22,6 +22,12 @@ ETC_ENTRIES = (
     "nsswitch.conf", "os-release", "passwd", "protocols", "services", "ssl", "timezone",
 )  # fmt: skip
 
+# bwrap covers /proc/sys only when that directory is writable, which it never is.
+# But when the host runs as root, the sandbox user *is* root outside (uid map),
+# and the kernel lets root write sysctls such as kernel.core_pattern and
+# /proc/sysrq-trigger on file permissions alone: cover them read-only.
+_PROC_COVERS = ("--ro-bind-try", "/proc/sys", "/proc/sys", "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger")
+
 
 @dataclass(frozen=True)
 class SandboxLayout:
@@ -44,7 +50,9 @@ def bwrap_argv(bwrap: str, layout: SandboxLayout, command: list[str]) -> list[st
     if supports_disable_userns(bwrap):
         argv.append("--disable-userns")  # no nested user namespaces: less kernel surface
     argv += _system_mounts()
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(layout.tmp_size_bytes), "--tmpfs", "/tmp"]
+    argv += ["--proc", "/proc", *_PROC_COVERS, "--dev", "/dev"]
+    for tmpfs in ("/tmp", "/dev/shm"):
+        argv += ["--size", str(layout.tmp_size_bytes), "--tmpfs", tmpfs]
     argv += ["--bind", layout.workdir, layout.workdir]
     for path in layout.read_dirs:
         argv += ["--ro-bind", path, path]
@@ -52,6 +60,7 @@ def bwrap_argv(bwrap: str, layout: SandboxLayout, command: list[str]) -> list[st
         argv += ["--bind", path, path]
     for source, target in layout.files:
         argv += ["--ro-bind", source, target]
+    argv += ["--remount-ro", "/"]  # the sandbox's own root (/etc, /opt, mount points) is read-only too
     argv += ["--chdir", layout.workdir, *layout.extra_options, "--", *command]
     return argv
 

@@ -44,6 +44,8 @@ class SandboxCgroup:
             if value is not None and controller in own:
                 base = CGROUP_ROOT / controller if controller else CGROUP_ROOT
                 limits.setdefault(base / own[controller].lstrip("/") / name, {})[limit_file] = value
+        for directory in limits:
+            _remove_stale_siblings(directory.parent)
         dirs = [d for d, values in limits.items() if _make_dir(d, values)]
         return cls(dirs) if dirs else None
 
@@ -77,6 +79,17 @@ def _own_cgroups() -> dict[str, str]:
         for controller in controllers.split(",") if controllers else [""]:
             paths[controller] = path
     return paths
+
+
+def _remove_stale_siblings(parent: Path) -> None:
+    """Delete empty groups left by hosts that died without cleaning up (their pid is gone)."""
+    for directory in parent.glob("tinycode-*-*"):
+        owner = directory.name.split("-")[1]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            try:
+                directory.rmdir()
+            except OSError as exc:  # still has processes, or another host removed it first
+                logger.debug("stale cgroup %s kept: %s", directory, exc)
 
 
 def _enable_v2_controllers(parent: Path) -> None:

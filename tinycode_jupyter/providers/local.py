@@ -30,6 +30,7 @@ from .base import Capabilities
 from .bwrap import SandboxLayout, bwrap_argv
 from .cgroup import SandboxCgroup
 from .pipes import PipeReader, PipeWriter
+from .worker import TOKEN_VARIABLE, kill_marked_processes
 from .worker_client import FILEOPS_PATH, WORKER_PATH
 from .worker_provider import WorkerHandle, WorkerOptions, WorkerProvider, options_from_config
 
@@ -38,7 +39,6 @@ logger = logging.getLogger(__name__)
 SANDBOX_WORKER_DIR = "/opt/tinycode"
 _MB = 1 << 20
 _STDERR_TAIL = 4000
-_TOKEN_VARIABLE = "TINYCODE_WORKER_TOKEN"
 _SIGNAL_HINTS = {
     signal.SIGKILL: "killed: the memory or CPU-time limit may have been reached, or it was killed",
     signal.SIGXCPU: "the CPU-time limit was reached",
@@ -156,7 +156,7 @@ class LocalWorker(WorkerHandle):
     async def spawn_plain(cls, argv: list[str], env: dict[str, str], cwd: str) -> "LocalWorker":
         """Start an unsandboxed worker; its environment carries a token that marks its descendants."""
         token = secrets.token_hex(16)
-        return cls(_popen(argv, {**env, _TOKEN_VARIABLE: token}, cwd, ()), None, token)
+        return cls(_popen(argv, {**env, TOKEN_VARIABLE: token}, cwd, ()), None, token)
 
     @classmethod
     async def spawn_sandboxed(cls, argv: list[str], env: dict[str, str], cwd: str, cgroup: SandboxCgroup | None) -> "LocalWorker":
@@ -236,28 +236,13 @@ def _terminate(process: subprocess.Popen[bytes], cgroup: SandboxCgroup | None, t
         process.kill()
     else:
         _kill_quietly(lambda: os.killpg(process.pid, signal.SIGKILL))
-        _kill_tagged(f"{_TOKEN_VARIABLE}={token}".encode())
+        kill_marked_processes(f"{TOKEN_VARIABLE}={token}".encode())
     process.wait()
     for stream in (process.stdin, process.stdout):
         if stream is not None:
             stream.close()
     if cgroup is not None:
         cgroup.remove()
-
-
-def _kill_tagged(marker: bytes) -> None:
-    try:
-        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
-    except OSError:  # no procfs (not Linux): only the process group was killed
-        return
-    for pid in entries:
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                tagged = marker in fh.read().split(b"\0")
-        except OSError:
-            continue
-        if tagged:
-            _kill_quietly(lambda: os.kill(int(pid), signal.SIGKILL))
 
 
 def _kill_quietly(kill: Any) -> None:

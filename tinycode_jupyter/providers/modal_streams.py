@@ -11,14 +11,10 @@ never imports ``modal``.
 from __future__ import annotations
 
 import asyncio
-import logging
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from .worker_provider import WorkerHandle
 
-logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 Bounded = Callable[[str, Awaitable[Any]], Awaitable[Any]]
 """``await bounded(what, awaitable)``: the awaitable's result, or ProviderError after our call timeout."""
 
@@ -143,7 +139,7 @@ class ModalWorker(WorkerHandle):
             return
         self._killed = True
         self.sandbox_exit = await self._bounded("check the sandbox", self._sandbox.poll.aio())
-        if self.sandbox_exit is not None or await self._bounded("check the worker", self._process.poll.aio()) is not None:
+        if self.sandbox_exit is not None or await self._ended_within(wait):
             return
         if self.pid is None:  # it never said who it is: end its input, on which it exits
             await self.writer.close()
@@ -152,6 +148,17 @@ class ModalWorker(WorkerHandle):
             killer = await self._bounded("kill the worker", self._sandbox.exec.aio(*argv, text=False))
             await self._bounded("kill the worker", killer.wait.aio())
         await self._bounded("wait for the worker to end", self._process.wait.aio())
+
+    async def _ended_within(self, seconds: float) -> bool:
+        if seconds <= 0:
+            return await self._bounded("check the worker", self._process.poll.aio()) is not None
+        waiting = asyncio.ensure_future(self._bounded("wait for the worker", self._process.wait.aio()))
+        done, _ = await asyncio.wait({waiting}, timeout=seconds)
+        if not done:
+            waiting.cancel()
+            return False
+        waiting.result()  # raises what went wrong with Modal
+        return True
 
     async def exit_report(self) -> str:
         if self.sandbox_gone:

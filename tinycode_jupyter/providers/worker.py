@@ -30,6 +30,8 @@ import time
 DEFAULTS = {"max_output_bytes": 1_000_000, "max_message_bytes": 64_000_000, "max_display_bytes": 16_000_000}
 _REPR_LIMIT = 100_000
 _CO_COROUTINE = 0x80
+TOKEN_VARIABLE = "TINYCODE_WORKER_TOKEN"
+"""Set by an unsandboxed launcher: processes whose environment carries it belong to this worker."""
 _IMAGE_TYPES = (("image/png", "_repr_png_"), ("image/jpeg", "_repr_jpeg_"))
 
 
@@ -300,6 +302,9 @@ class Worker:
                     self._route(json.loads(line))
         except (OSError, ValueError) as exc:
             os.write(2, f"[worker: protocol input failed: {exc}]\n".encode())
+        token = os.environ.get(TOKEN_VARIABLE)
+        if token:  # unsandboxed: nothing else ends our background processes when the host is gone
+            kill_marked_processes(f"{TOKEN_VARIABLE}={token}".encode())
         os._exit(0)  # the host closed the channel (or broke it): nothing more to serve
 
     def _route(self, message: dict) -> None:
@@ -506,6 +511,21 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+def kill_marked_processes(marker: bytes) -> None:
+    """SIGKILL every other process whose environment holds ``marker`` (a ``NAME=value`` entry)."""
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:  # no procfs: nothing to find
+        return
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                if pid != os.getpid() and marker in fh.read().split(b"\0"):
+                    os.kill(pid, signal.SIGKILL)
+        except OSError:  # gone, or not ours to read
+            continue
+
+
 def apply_limits(limits: dict) -> None:
     """Lower this process's resource limits (inherited by everything it starts)."""
     if not limits:
@@ -538,6 +558,9 @@ def main() -> None:
     operations = file_operations()
     apply_limits(config.get("limits") or {})
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write raises OSError instead of killing
+    import warnings
+
+    warnings.filterwarnings("ignore", message="FigureCanvasAgg is non-interactive")  # figures are sent anyway
     in_fd, out_fd = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)

@@ -96,7 +96,7 @@ class ImportRule:
         return any(_matches(module, pattern) for pattern in self.patterns)
 
     def check(self, nodes: Nodes, constants: StringConstants) -> list[Finding]:
-        """Every import, dynamic import, opaque exec and module escape in ``tree``."""
+        """Every refused import, dynamic import, opaque exec and module escape among ``nodes``."""
         if self.allows_everything:
             return []
         findings: list[Finding] = []
@@ -110,8 +110,8 @@ class ImportRule:
                 if module_argument(node) is not None:
                     import_funcs.add(id(node.func))
                 findings.extend(self._check_call(node, constants))
-            elif id(node) not in import_funcs and _escape_name(node) is not None:
-                findings.append(_escape(str(_escape_name(node)), node.lineno))
+            elif id(node) not in import_funcs and (escape := _escape_name(node)) is not None:
+                findings.append(_escape(escape, node.lineno))
         return findings
 
     def _check_import(self, node: ast.Import) -> list[Finding]:

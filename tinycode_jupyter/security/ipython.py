@@ -78,8 +78,9 @@ def automagic_call(code: str) -> ast.Module | None:
     it also parses as Python. The call is built as an AST, never as source text.
     """
     lines = [line for line in code.splitlines() if line.strip()]
-    if len(lines) != 1:
-        return None
+    first_word = re.match(r"\s*([\w.]*)", lines[0]).group(1) if len(lines) == 1 else ""
+    if first_word not in _CHECKED_LINE_MAGICS:
+        return None  # decided before importing IPython, which is slow outside a kernel
     try:
         from IPython.core.splitinput import LineInfo
     except ImportError:

@@ -6,6 +6,10 @@ isolation (a separate process under bubblewrap, a Modal sandbox) is the
 execution provider's job; these gates keep an honest model on the paths the
 user allowed, and explain the refusal in one sentence the model can act on.
 
+Python is read the way a kernel reads a cell: ``!cmd`` and ``%magic`` lines are
+checked as the shell commands and code they run, and a one-line cell that names
+a magic (``rm -- data.csv``, automagic) is checked both as Python and as that magic.
+
 Code that does not parse is refused with a ``"syntax"`` finding instead of
 being passed on: the interpreter that runs it may accept syntax this one does
 not (a newer Python on Modal), and a gate must not wave through what it

@@ -84,7 +84,7 @@ class ImportAliases:
                     self._names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
 
     def call_name(self, call: ast.Call) -> str | None:
-        """:func:`call_name` with an imported alias replaced by what it names: ``z.decompress`` -> ``zlib.decompress``."""
+        """:func:`call_name` with an import alias resolved (``z.decompress`` -> ``zlib.decompress``)."""
         name = call_name(call)
         if name is None:
             return None
