@@ -101,6 +101,7 @@ class TinyCodeAgent:
         self.history: list[RunRecord] = []
         self.last_run: RunRecord | None = None
         self._started = False
+        self._notes: set[str] = set()
         self._lock = asyncio.Lock()
         if ui is not None:
             self._attach_ui(ui)
@@ -279,10 +280,19 @@ class TinyCodeAgent:
     async def _checkpoint(self, tool_name: str, arguments: dict[str, Any] | str) -> None:
         if not self.checkpointer.enabled:
             return
-        command = arguments.get("command") or arguments.get("code") or arguments.get("file_path", "") if isinstance(arguments, dict) else ""
+        if not self.provider.capabilities.workdir_on_host:
+            self._note_once(f"git checkpoints need a work dir on this machine; the {self.provider.name} provider's is remote")
+            return
+        described = arguments if isinstance(arguments, dict) else {}
+        command = described.get("command") or described.get("code") or described.get("file_path") or ""
         outcome = await self.checkpointer.checkpoint(f"after {tool_name}", str(command))
         if outcome.note:
-            log.info("git checkpoint: %s", outcome.note)
+            self._note_once(f"git checkpoint skipped: {outcome.note}")
+
+    def _note_once(self, note: str) -> None:
+        if note not in self._notes:
+            self._notes.add(note)
+            log.warning("%s", note)
 
     async def _call_tool_from_code(self, name: str, arguments: dict[str, Any]) -> Any:
         """Serve a custom-tool call made from inside run_python code."""

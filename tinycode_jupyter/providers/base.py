@@ -24,6 +24,8 @@ class Capabilities:
     network: bool
     persistent_state: bool
     shares_user_namespace: bool = False
+    workdir_on_host: bool = True
+    """The work dir is a directory of this machine (so host-side git checkpoints can see it)."""
 
 
 @dataclass

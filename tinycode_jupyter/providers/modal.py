@@ -94,7 +94,7 @@ class ModalProvider(WorkerProvider):
     """Runs code in a persistent worker inside a Modal sandbox."""
 
     name = "modal"
-    capabilities = Capabilities(isolated=True, network=False, persistent_state=True)
+    capabilities = Capabilities(isolated=True, network=False, persistent_state=True, workdir_on_host=False)
 
     def __init__(self, workdir: str | None = None, **config: Any) -> None:
         settings, options = options_from_config({**WORKER_DEFAULTS, **config}, ModalSettings, WorkerOptions)
@@ -104,7 +104,7 @@ class ModalProvider(WorkerProvider):
         super().__init__(workdir, options=options, **config)
         self.workdir = workdir
         self.settings: ModalSettings = settings
-        self.capabilities = Capabilities(isolated=True, network=settings.allow_network, persistent_state=True)  # type: ignore[misc]
+        self.capabilities = Capabilities(isolated=True, network=settings.allow_network, persistent_state=True, workdir_on_host=False)  # type: ignore[misc]
         self.reattached = False
         """True when :meth:`start` found a running sandbox named ``sandbox_name``."""
         self._modal: Any = None
