@@ -224,7 +224,7 @@ def test_a_second_send_during_a_run_is_refused_with_a_note(chat, frontend, serve
 
     server.add(call("run_python", {"code": "import time\ntime.sleep(1.5)"}), say("Second finished."))
     second = chat.send("Second.")
-    frontend.wait_for(lambda: "▶ run_python" in chat.text().split("**You:** Second.")[-1])
+    frontend.wait_for(lambda: "**You:** Second." in chat.text() and "▶ run_python" in chat.text().split("**You:** Second.")[1])
     other.send("Me too!")
     frontend.wait_for(lambda: "Another agent run is in progress" in other.text())
     assert second not in frontend.idle  # the click was handled while the first panel's run went on

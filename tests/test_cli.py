@@ -49,7 +49,7 @@ def test_chat_session_runs_tasks_shows_work_and_resets(tmp_path):
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "model hosted_vllm/scripted" in out or "model openai/scripted" in out
-    assert "› what is 6 times 7?" in out
+    assert "you› " in out and "› what is 6 times 7?" not in out  # the typed task is not echoed again
     assert "Computing it." in out and "print(6 * 7)" in out and "42" in out
     assert "The answer is 42." in out  # rendered Markdown
     assert "2 turns ·" in out and "completion tokens" in out

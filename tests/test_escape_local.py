@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -329,19 +330,28 @@ async def test_fd_exhaustion_is_contained(make_sandbox):
 async def test_background_processes_die_with_the_sandbox(make_sandbox):
     provider = await make_sandbox()
     await provider.run_shell("sleep 4321 & disown; nohup sleep 4321 >/dev/null 2>&1 &")
-    assert _processes_running("sleep 4321")
+    assert _eventually(lambda: _count_processes("sleep 4321") == 2)
     await provider.close()
-    assert not _processes_running("sleep 4321")
+    assert _eventually(lambda: _count_processes("sleep 4321") == 0)
 
 
-def _processes_running(cmdline: str) -> bool:
+def _count_processes(cmdline: str) -> int:
+    count = 0
     for entry in os.scandir("/proc"):
         try:
-            if entry.name.isdigit() and Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").strip() == cmdline.encode():
-                return True
+            count += entry.name.isdigit() and Path(entry.path, "cmdline").read_bytes() == cmdline.replace(" ", "\0").encode() + b"\0"
         except OSError:
             continue
-    return False
+    return count
+
+
+def _eventually(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 # --- the protocol and the code itself ------------------------------------------------------------

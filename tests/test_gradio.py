@@ -57,7 +57,7 @@ async def test_a_running_tool_is_shown_as_pending(tmp_path):
                           default_workdir=tmp_path, tools=[slow_lookup])  # fmt: skip
     async with agent:
         snapshots = await collect(chat_handler(agent), "look it up")
-    statuses = [s[-1].get("metadata", {}).get("status") for s in snapshots if s and "🛠️" in str(s[-1].get("metadata"))]
+    statuses = [m["metadata"]["status"] for s in snapshots for m in s if m.get("metadata", {}).get("title") == "🛠️ slow_lookup"]
     assert statuses[0] == "pending" and statuses[-1] == "done"
     assert '```json\n{"key": "abc"}\n```' in snapshots[-1][0]["content"] and "ABC" in snapshots[-1][0]["content"]
 

@@ -176,8 +176,7 @@ async def main():
     provider = LocalProvider(sys.argv[1], sandbox=sys.argv[2] == "1")
     await provider.run_shell("sleep 300 &")
     print("ready", flush=True)
-    if sys.argv[3] == "hang":
-        await asyncio.sleep(300)
+    sys.stdin.readline()  # the test checks the worker is up, then says "go" (or kills us)
 
 asyncio.run(main())
 """
@@ -186,15 +185,14 @@ asyncio.run(main())
 @pytest.mark.parametrize("ending", ["exit-without-close", "killed"])
 def test_worker_does_not_outlive_its_host(tmp_path, sandboxed, ending):
     host = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(HOST_SCRIPT), str(tmp_path), "1" if sandboxed else "0",
-         "hang" if ending == "killed" else "exit"],
-        stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", textwrap.dedent(HOST_SCRIPT), str(tmp_path), "1" if sandboxed else "0"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert host.stdout.readline() == "ready\n"
-    assert processes_with_cwd(tmp_path)
+    assert wait_until(lambda: len(processes_with_cwd(tmp_path)) >= 2)  # the worker and its background job
     if ending == "killed":
         host.send_signal(signal.SIGKILL)
-    host.wait(timeout=10)
+    host.communicate("go\n", timeout=10)
     assert wait_until(lambda: processes_with_cwd(tmp_path) == []), "the worker outlived its host"
 
 

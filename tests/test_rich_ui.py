@@ -8,6 +8,7 @@ import pytest
 from rich.console import Console
 
 from tinycode_jupyter import TinyCodeAgent
+from tinycode_jupyter.errors import MaxTurnsExceeded
 from tinycode_jupyter.hooks.rich_ui import RichUICallback
 from tinycode_jupyter.testing import ScriptedLLM, ScriptedServer, call, say
 
@@ -86,7 +87,7 @@ async def test_failed_run_says_why(tmp_path):
     agent, console = run_with_ui(tmp_path, lambda request: call("run_python", {"code": "1"}))
     agent.max_turns = 2
     async with agent:
-        with pytest.raises(Exception):
+        with pytest.raises(MaxTurnsExceeded):
             await agent.run("loop")
     assert "✗ run stopped: MaxTurnsExceeded" in console.export_text()
 

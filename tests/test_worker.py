@@ -28,19 +28,21 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture
 async def launch():
     """Start a process and a WorkerClient on its pipes; every process is reaped afterwards."""
-    processes: list[asyncio.subprocess.Process] = []
+    started: list[tuple[asyncio.subprocess.Process, WorkerClient]] = []
 
     async def start(*argv: str, **client_options) -> WorkerClient:
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
         )
-        processes.append(process)
-        return WorkerClient(process.stdout, process.stdin, **client_options)
+        started.append((process, WorkerClient(process.stdout, process.stdin, **client_options)))
+        return started[-1][1]
 
     yield start
-    for process in processes:
+    for process, client in started:
+        await client.close()
         if process.returncode is None:
             process.kill()
+        await asyncio.wait_for(process.stdout.read(), 10)  # drain what the client left unread: wait() needs the EOF
         await process.wait()
 
 
@@ -107,6 +109,17 @@ async def test_timeout_interrupts_inside_the_worker(client):
     reply = await run(client, "import time\ntime.sleep(30)", timeout=0.3)
     assert reply["timed_out"] and reply["error"]["name"] == "KeyboardInterrupt"
     assert "time.sleep(30)" in reply["error"]["traceback"] and "_on_sigint" not in reply["error"]["traceback"]
+
+
+async def test_interrupt_right_after_sending_still_stops_that_step(client):
+    await run(client, "kept = 'yes'")
+    step = asyncio.ensure_future(run(client, "import time\ntime.sleep(30)"))
+    for _ in range(5):  # let the request go out, but not (necessarily) start
+        await asyncio.sleep(0)
+    client.interrupt()
+    reply = await asyncio.wait_for(step, timeout=5)
+    assert reply["error"]["name"] == "KeyboardInterrupt"
+    assert (await run(client, "kept"))["value"] == "'yes'"  # same worker, and the next step is not hit
 
 
 async def test_tool_calls_round_trip(client, tmp_path):

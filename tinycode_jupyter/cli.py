@@ -117,7 +117,11 @@ def _chat(args: argparse.Namespace) -> int:
     from .errors import TinyCodeError
     from .hooks.rich_ui import RichUICallback
 
-    ui = RichUICallback(show_thinking=not args.no_thinking)
+    try:
+        ui = RichUICallback(show_thinking=not args.no_thinking, show_prompt=False)
+    except ImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     provider, note = pick_provider(args.provider)
     try:
         agent = TinyCodeAgent(model=args.model, provider=provider, max_turns=args.max_turns, callbacks=[ui],

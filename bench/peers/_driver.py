@@ -7,13 +7,26 @@ the agent's executor), and prints one ``RESULT {json}`` line.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def offline_tiktoken() -> None:
+    """Point tiktoken at the encodings litellm bundles (there is no network here to fetch them)."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is not None and spec.submodule_search_locations:
+        bundled = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(bundled))
+
+
+offline_tiktoken()
 
 STEPS = 20
 FINAL = "done"

@@ -13,8 +13,10 @@ from tinycode_jupyter.jupyter.comm_protocol import HELLO, METADATA_KEY, TARGET
 
 _SOURCE = """\
 import json
+import time
 from comm import create_comm
 anchor = {anchor}
+time.sleep({delay!r})
 tinycode_received = globals().get("tinycode_received", [])
 tinycode_comm = create_comm(target_name={target!r}, data=json.loads({open_data!r}))
 tinycode_comm.on_msg(lambda msg: tinycode_received.append(msg["content"]["data"]))
@@ -71,14 +73,19 @@ def agent_run(run_id: str, cells: list[dict[str, Any]], hello: bool = False) -> 
 
 
 def sender_source(
-    messages: list[dict[str, Any]], anchor: str | None = None, open_data: dict[str, Any] | None = None
+    messages: list[dict[str, Any]],
+    anchor: str | None = None,
+    open_data: dict[str, Any] | None = None,
+    delay: float = 0.0,
 ) -> str:
-    """Source of a cell that opens a real comm (with ``open_data``) and sends ``messages``,
-    anchored at itself (the id the kernel reads from the execute request) or at ``anchor``."""
+    """Source of a cell that waits ``delay`` seconds, opens a real comm (with ``open_data``)
+    and sends ``messages``, anchored at itself (the id the kernel reads from the execute
+    request) or at ``anchor``."""
     return _SOURCE.format(
         target=TARGET,
         payload=json.dumps(messages),
         key=METADATA_KEY,
         anchor=RUNNING_CELL_ID if anchor is None else repr(anchor),
         open_data=json.dumps(open_data or {}),
+        delay=delay,
     )

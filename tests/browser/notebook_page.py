@@ -1,7 +1,7 @@
 """Drive a notebook in JupyterLab or Notebook 7 the way a user does: click, type, run, save.
 
-``window.jupyterapp`` (exposed by the test server) is only read to know when the
-kernel is idle; every change goes through the keyboard and mouse.
+``window.jupyterapp`` (exposed by the test server) is only read to wait: for the
+kernel to be idle, for a save to finish. Every change goes through keyboard and mouse.
 """
 from __future__ import annotations
 
@@ -66,13 +66,17 @@ def set_cell_source(page: Page, index: int, source: str) -> None:
     page.keyboard.insert_text(source)
 
 
-def run_cell(page: Page, index: int, timeout_ms: float = 60_000) -> str:
-    """Run the cell at ``index`` in place (Ctrl+Enter); wait until it has finished; return its prompt."""
-    target = cell(page, index)
-    prompt = target.locator(".jp-InputPrompt")
-    before = prompt.text_content()
+def start_cell(page: Page, index: int) -> None:
+    """Run the cell at ``index`` in place (Ctrl+Enter) without waiting for it."""
     edit_cell(page, index)
     page.keyboard.press("Control+Enter")
+
+
+def run_cell(page: Page, index: int, timeout_ms: float = 60_000) -> str:
+    """Run the cell at ``index`` in place; wait until it has finished; return its prompt."""
+    prompt = cell(page, index).locator(".jp-InputPrompt")
+    before = prompt.text_content()
+    start_cell(page, index)
     page.wait_for_function(
         """([el, before]) => /^\\[\\d+\\]:$/.test(el.textContent.trim()) && el.textContent.trim() !== before""",
         arg=[prompt.element_handle(), (before or "").strip()],

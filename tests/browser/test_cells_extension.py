@@ -17,6 +17,7 @@ from notebook_page import (
     run_cell,
     save,
     set_cell_source,
+    start_cell,
     wait_for_cells,
     wait_for_output,
 )
@@ -28,13 +29,13 @@ pytestmark = pytest.mark.timeout(180)
 ANCHOR = "agent-cell"
 
 
-def write_agent_notebook(server: LabServer, name: str, messages: list[dict[str, Any]]) -> None:
+def write_agent_notebook(server: LabServer, name: str, messages: list[dict[str, Any]], delay: float = 0.0) -> None:
     """A notebook: intro markdown, the sending (agent) cell, and a user cell below it."""
     server.write_notebook(
         name,
         [
             {"id": "intro", "cell_type": "markdown", "source": "# Agent notebook"},
-            {"id": ANCHOR, "cell_type": "code", "source": sender_source(messages)},
+            {"id": ANCHOR, "cell_type": "code", "source": sender_source(messages, delay=delay)},
             {"id": "user-tail", "cell_type": "code", "source": "tail = 'user cell below the agent cell'"},
         ],
     )
@@ -82,6 +83,31 @@ def test_agent_cells_appear_below_the_agent_cell(
     assert all(t["anchor_cell_id"] == ANCHOR for t in tinycode_tags(saved)[2:4])
     assert "".join(saved["cells"][2]["outputs"][0]["text"]) == "step one\n"
     assert extension_console == []
+
+
+OWNER_HAS_CELLS_JS = """([path, count]) => [...window.jupyterapp.shell.widgets('main')]
+  .some(w => w.context && w.context.path === path && w.content.model.cells.length === count)"""
+
+
+def test_cells_go_to_the_notebook_that_runs_the_agent_not_the_active_one(
+    page: Any, lab_server: LabServer
+) -> None:
+    write_agent_notebook(lab_server, "owner.ipynb", first_run(), delay=3.0)
+    lab_server.write_notebook("other.ipynb", [{"id": "o", "cell_type": "code", "source": "other = 1"}])
+    open_notebook(page, lab_server.page_url("owner.ipynb"))
+
+    start_cell(page, 1)  # the "agent" waits 3 s before it sends its cells
+    page.locator(".jp-DirListing-item", has_text="other.ipynb").dblclick()
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.context.path === 'other.ipynb'"
+    )
+    wait_for_cells(page, 1)
+    page.wait_for_function(OWNER_HAS_CELLS_JS, arg=["owner.ipynb", 5], timeout=30_000)
+    assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path") == "other.ipynb"
+    assert [c["source"] for c in cells(page)] == ["other = 1"]
+
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="owner.ipynb").click()
+    assert_first_run_inserted(wait_for_cells(page, 5))
 
 
 def test_rerun_replaces_its_cells_and_keeps_the_users_cell(

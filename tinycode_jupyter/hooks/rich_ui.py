@@ -32,6 +32,7 @@ class RichUICallback(Hook):
         markdown: render model text as Markdown (else as plain text).
         console: the ``rich.console.Console`` to draw on (default: a new one on stdout).
         max_output_lines: longer tool outputs show their head and tail.
+        show_prompt: echo the task when a run starts (a chat, where the user just typed it, turns it off).
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class RichUICallback(Hook):
         markdown: bool = True,
         console: Any = None,
         max_output_lines: int = 30,
+        show_prompt: bool = True,
     ) -> None:
         require_rich()
         from rich.console import Console
@@ -50,6 +52,7 @@ class RichUICallback(Hook):
         self.markdown = markdown
         self.console = console if console is not None else Console()
         self.max_output_lines = max_output_lines
+        self.show_prompt = show_prompt
         self._live: Any = None
         self._streamed = ""
 
@@ -57,7 +60,8 @@ class RichUICallback(Hook):
     def on_agent_start(self, event: Event) -> None:
         from rich.text import Text
 
-        self.console.print(Text(f"› {event.prompt or ''}", style="bold cyan"))
+        if self.show_prompt:
+            self.console.print(Text(f"› {event.prompt or ''}", style="bold cyan"))
 
     def on_llm_start(self, event: Event) -> None:
         self._streamed = ""

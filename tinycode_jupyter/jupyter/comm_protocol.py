@@ -1,7 +1,8 @@
 """The kernel <-> frontend protocol for writing agent results back as cells.
 
 The kernel opens a comm on :data:`TARGET`; the frontend extension registers that
-target and answers :data:`HELLO` with ``{"action": "ready", "version": 1}``.
+target and answers :data:`HELLO` (sent as a message or as the ``comm_open`` data)
+with ``{"action": "ready", "version": 1}``.
 If nothing answers within :data:`HELLO_TIMEOUT` seconds the kernel falls back to
 ``set_next_input`` (one combined cell) and remembers that for the session.
 

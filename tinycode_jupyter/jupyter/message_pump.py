@@ -9,6 +9,8 @@ that the main thread calls between pieces of work:
   inproc socket itself, handles ``comm_*`` messages at once and holds every other
   request (an ``execute_request`` of a cell queued meanwhile); the held requests are
   handed back to the kernel, in order, when the run ends, so they run after it.
+  Messages the kernel had already taken before the run began (a burst that arrived with
+  the request that started it) are handled after the run, like any queued request.
 - ipykernel 6: ``jupyter-ui-poll`` does the same through ``kernel.do_one_iteration``.
 - outside a kernel: the pump does nothing.
 """

@@ -13,6 +13,7 @@ subprocess: persistent state and limits, but **no isolation**.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -175,9 +176,10 @@ class LocalWorker(WorkerHandle):
         try:
             cgroup.add(await _sandbox_pid(info_read))
             os.write(block_write, b"1")
-        except (OSError, ValueError) as exc:
-            await worker.kill(wait=0.0)
-            raise ProviderError(f"local: could not put the sandbox into its cgroup: {exc}") from exc
+        except (OSError, ValueError, asyncio.TimeoutError) as exc:
+            await worker.kill(wait=1.0)
+            report = await worker.exit_report()
+            raise SandboxUnavailableError(f"local: the sandbox did not start in its cgroup ({exc}; {report})") from exc
         finally:
             os.close(info_read)
             os.close(block_write)
@@ -235,7 +237,8 @@ def _terminate(process: subprocess.Popen[bytes], cgroup: SandboxCgroup | None, t
     if token is None:
         process.kill()
     else:
-        _kill_quietly(lambda: os.killpg(process.pid, signal.SIGKILL))
+        with contextlib.suppress(ProcessLookupError):  # the group is already gone
+            os.killpg(process.pid, signal.SIGKILL)
         kill_marked_processes(f"{TOKEN_VARIABLE}={token}".encode())
     process.wait()
     for stream in (process.stdin, process.stdout):
@@ -245,22 +248,19 @@ def _terminate(process: subprocess.Popen[bytes], cgroup: SandboxCgroup | None, t
         cgroup.remove()
 
 
-def _kill_quietly(kill: Any) -> None:
-    try:
-        kill()
-    except ProcessLookupError:
-        pass  # already gone
-
-
 def _describe_status(status: int | None, sandboxed: bool) -> str:
+    """E.g. "exit status 3" or "killed by SIGSEGV (the process crashed)"; bwrap reports signals as 128+N."""
     if status is None:
         return "still running"
     number = -status if status < 0 else status - 128 if sandboxed and status > 128 else 0
     if not number:
         return f"exit status {status}"
-    name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
-    hint = _SIGNAL_HINTS.get(number)
-    return f"killed by {name}" + (f" ({hint})" if hint else "")
+    try:
+        signum = signal.Signals(number)
+    except ValueError:
+        return f"killed by signal {number}"
+    hint = _SIGNAL_HINTS.get(signum)
+    return f"killed by {signum.name}" + (f" ({hint})" if hint else "")
 
 
 class LocalProvider(WorkerProvider):
@@ -294,22 +294,28 @@ class LocalProvider(WorkerProvider):
         return SandboxUnavailableError(f"local: the bubblewrap sandbox did not start ({report})")
 
     async def _launch(self) -> LocalWorker:
-        settings = self.settings
-        config = json.dumps({**self.options.worker_config(), "limits": settings.rlimits()})
-        env = worker_env(self.workdir, self.interpreter, settings.env)
+        config = json.dumps({**self.options.worker_config(), "limits": self.settings.rlimits()})
+        env = worker_env(self.workdir, self.interpreter, self.settings.env)
         if self.bwrap is None:
             argv = [self.interpreter.executable, "-u", str(WORKER_PATH), config]
             return await LocalWorker.spawn_plain(argv, env, self.workdir)
-        layout = SandboxLayout(
+        command = [self.interpreter.executable, "-u", f"{SANDBOX_WORKER_DIR}/worker.py", config]
+        argv = bwrap_argv(self.bwrap, self._layout(), command)
+        return await LocalWorker.spawn_sandboxed(argv, env, self.workdir, self._cgroup())
+
+    def _layout(self) -> SandboxLayout:
+        settings = self.settings
+        return SandboxLayout(
             workdir=self.workdir,
             read_dirs=self.interpreter.prefixes + settings.additional_read_dirs,
             write_dirs=settings.additional_write_dirs,
-            files=((str(WORKER_PATH), f"{SANDBOX_WORKER_DIR}/worker.py"), (str(FILEOPS_PATH), f"{SANDBOX_WORKER_DIR}/fileops.py")),
+            files=tuple((str(path), f"{SANDBOX_WORKER_DIR}/{path.name}") for path in (WORKER_PATH, FILEOPS_PATH)),
             tmp_size_bytes=settings.tmp_size_mb * _MB,
         )
-        command = [self.interpreter.executable, "-u", f"{SANDBOX_WORKER_DIR}/worker.py", config]
-        memory = settings.memory_limit_mb and settings.memory_limit_mb * _MB
-        cgroup = SandboxCgroup.create(settings.max_processes, memory)
+
+    def _cgroup(self) -> SandboxCgroup | None:
+        settings = self.settings
+        cgroup = SandboxCgroup.create(settings.max_processes, settings.memory_limit_mb and settings.memory_limit_mb * _MB)
         if cgroup is None and os.geteuid() == 0 and settings.max_processes is not None:
             logger.warning("local: running as root without a usable cgroup, so the process limit is not enforced")
-        return await LocalWorker.spawn_sandboxed(bwrap_argv(self.bwrap, layout, command), env, self.workdir, cgroup)
+        return cgroup

@@ -19,6 +19,7 @@ raises KeyboardInterrupt in the main thread, as does the per-step timeout.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -30,6 +31,7 @@ import time
 DEFAULTS = {"max_output_bytes": 1_000_000, "max_message_bytes": 64_000_000, "max_display_bytes": 16_000_000}
 _REPR_LIMIT = 100_000
 _CO_COROUTINE = 0x80
+_HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else None
 TOKEN_VARIABLE = "TINYCODE_WORKER_TOKEN"
 """Set by an unsandboxed launcher: processes whose environment carries it belong to this worker."""
 _IMAGE_TYPES = (("image/png", "_repr_png_"), ("image/jpeg", "_repr_jpeg_"))
@@ -154,19 +156,20 @@ class Channel:
         self._pid = os.getpid()
 
     def send(self, message: dict) -> None:
+        """Send one message; a result over the size limit becomes an error, anything else raises."""
         if os.getpid() != self._pid:
             raise RuntimeError("only the worker process may talk to the host (this is a forked child)")
         data = (json.dumps(message, default=repr) + "\n").encode()
         if len(data) > self._max:
-            data = self._oversized(message, len(data))
+            problem = f"the message was {len(data)} bytes; the limit is {self._max}"
+            if message.get("type") != "result":
+                raise ValueError(problem)
+            error = {"name": "OutputTooLarge", "value": problem, "traceback": ""}
+            data = (json.dumps({"id": message.get("id"), "type": "result", "error": error}) + "\n").encode()
         with self._lock:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._out, view) :]
-
-    def _oversized(self, message: dict, size: int) -> bytes:
-        error = {"name": "OutputTooLarge", "value": f"the reply was {size} bytes; the limit is {self._max}", "traceback": ""}
-        return (json.dumps({"id": message.get("id"), "type": message.get("type"), "error": error}) + "\n").encode()
 
 
 class Displays:
@@ -230,10 +233,17 @@ def _figure_png(figure: object) -> bytes:
 
 
 class Interrupter:
-    """Raises KeyboardInterrupt in the main thread, but only while user code runs."""
+    """Raises KeyboardInterrupt in the main thread, but only in the request it was meant for.
+
+    An interrupt names its request, so one that arrives before that request's
+    code starts still stops it, and a late one never hits the next request.
+    """
 
     def __init__(self) -> None:
         self.armed = False
+        self._current: object = None
+        self._cancelled: set = set()
+        self._lock = threading.Lock()
         self._main = threading.main_thread().ident
         signal.signal(signal.SIGINT, self._on_sigint)
 
@@ -241,47 +251,58 @@ class Interrupter:
         if self.armed:
             raise KeyboardInterrupt
 
-    def interrupt(self) -> None:
-        if self.armed:
-            signal.pthread_kill(self._main, signal.SIGINT)
+    def interrupt(self, request_id: object) -> None:
+        with self._lock:
+            self._cancelled.add(request_id)
+            if self.armed and request_id == self._current:
+                signal.pthread_kill(self._main, signal.SIGINT)
 
-    def call(self, func, timeout: float | None) -> tuple[object, BaseException | None, bool]:
-        """Run ``func()`` interruptibly; return (value, exception, timed_out)."""
+    def call(self, func, request_id: object, timeout: float | None) -> tuple[object, BaseException | None, bool]:
+        """Run ``func()`` interruptibly for ``request_id``; return (value, exception, timed_out)."""
         timer = None
         fired = []
         if timeout:
-            timer = threading.Timer(timeout, lambda: (fired.append(True), self.interrupt()))
+            timer = threading.Timer(timeout, lambda: (fired.append(True), self.interrupt(request_id)))
             timer.daemon = True
             timer.start()
         try:
-            return self._armed_call(func), None, bool(fired)
+            return self._armed_call(func, request_id), None, bool(fired)
         except BaseException as exc:  # reported to the host as the step's error
             return None, exc, bool(fired)
         finally:
             if timer is not None:
                 timer.cancel()
 
-    def _armed_call(self, func):
-        self.armed = True
+    def _armed_call(self, func, request_id: object):
+        with self._lock:
+            if request_id in self._cancelled:
+                self._cancelled.discard(request_id)
+                raise KeyboardInterrupt
+            self._current, self.armed = request_id, True
         try:
             return func()
         finally:
-            self.armed = False
+            with self._lock:
+                self.armed, self._current = False, None
+
+    def finished(self, request_id: object) -> None:
+        """Forget interrupts for a request that has been answered."""
+        with self._lock:
+            self._cancelled.discard(request_id)
 
 
 class Worker:
     """Serves requests from the host, one at a time, on the main thread."""
 
-    def __init__(self, in_fd: int, out_fd: int, config: dict, operations: dict) -> None:
+    def __init__(self, in_fd: int, out_fd: int, config: dict) -> None:
         import queue
         import types
 
-        self.config = config
         self.channel = Channel(out_fd, config["max_message_bytes"])
         self.capture = OutputCapture(config["max_output_bytes"])
         self.displays = Displays(config["max_display_bytes"])
         self.interrupter = Interrupter()
-        self.operations = operations
+        self.operations: dict | None = None
         self.requests: queue.Queue = queue.Queue()
         self.tool_replies: dict[str, queue.Queue] = {}
         self.tool_ids = itertools.count(1)
@@ -309,7 +330,7 @@ class Worker:
 
     def _route(self, message: dict) -> None:
         if message.get("op") == "interrupt":
-            self.interrupter.interrupt()
+            self.interrupter.interrupt(message.get("id"))
         elif message.get("type") == "tool_result":
             slot = self.tool_replies.get(message.get("id"))
             if slot is not None:
@@ -324,6 +345,7 @@ class Worker:
                 reply = self.handle(request)
             except BaseException as exc:  # a late interrupt or a worker bug: report, keep serving
                 reply = {"error": error_dict(exc, with_traceback=True)}
+            self.interrupter.finished(request.get("id"))
             reply.update(id=request.get("id"), type="result")
             self.channel.send(reply)
 
@@ -332,9 +354,9 @@ class Worker:
         if op == "ping":
             return {"value": {"pid": os.getpid(), "python": sys.version.split()[0], "executable": sys.executable}}
         if op == "exec":
-            return self.run_code(request.get("code", ""), request.get("timeout"))
+            return self.run_code(request.get("code", ""), request.get("id"), request.get("timeout"))
         if op == "shell":
-            return self.run_shell(request.get("command", ""), request.get("cwd"), request.get("timeout"))
+            return self.run_shell(request.get("command", ""), request.get("cwd"), request.get("id"), request.get("timeout"))
         if op == "fs":
             return self.file_op(request.get("name", ""), request.get("args") or {})
         if op == "define_tools":
@@ -350,10 +372,11 @@ class Worker:
             os._exit(0)
 
     # --- exec ----------------------------------------------------------------------
-    def run_code(self, code: str, timeout: float | None) -> dict:
+    def run_code(self, code: str, request_id: object, timeout: float | None) -> dict:
         started = time.perf_counter()
         self.steps += 1
-        value, error, timed_out = self.interrupter.call(lambda: self._execute(code, f"<cell-{self.steps}>"), timeout)
+        run = functools.partial(self._execute, code, f"<cell-{self.steps}>")
+        value, error, timed_out = self.interrupter.call(run, request_id, timeout)
         self._exit_if_forked()
         self._show_open_figures()
         reply = self._collect(started, timed_out)
@@ -415,12 +438,12 @@ class Worker:
         }
 
     # --- shell ----------------------------------------------------------------------
-    def run_shell(self, command: str, cwd: str | None, timeout: float | None) -> dict:
+    def run_shell(self, command: str, cwd: str | None, request_id: object, timeout: float | None) -> dict:
         import subprocess
 
         started = time.perf_counter()
         process = subprocess.Popen(["bash", "-c", command], cwd=cwd or None, stdin=subprocess.DEVNULL, start_new_session=True)
-        _, error, timed_out = self.interrupter.call(process.wait, timeout)
+        _, error, timed_out = self.interrupter.call(process.wait, request_id, timeout)
         self._exit_if_forked()
         if error is not None:
             _kill_group(process.pid)
@@ -435,6 +458,8 @@ class Worker:
     def file_op(self, name: str, args: dict) -> dict:
         import base64
 
+        if self.operations is None:
+            self.operations = file_operations()  # loaded on first use: start-up stays fast
         operation = self.operations.get(name)
         if operation is None:
             return {"error": {"name": "ValueError", "value": f"unknown file operation {name!r}", "traceback": ""}}
@@ -466,7 +491,8 @@ class Worker:
         slot: queue.Queue = queue.Queue(maxsize=1)
         self.tool_replies[call_id] = slot
         try:
-            self.channel.send({"type": "tool_call", "id": call_id, "name": name, "args": _json_checked(args)})
+            message = {"type": "tool_call", "id": call_id, "name": name, "args": _json_checked(args)}
+            self.channel.send(message)  # raises in the caller's code if the arguments are too large
             reply = slot.get()
         finally:
             self.tool_replies.pop(call_id, None)
@@ -508,22 +534,30 @@ def _kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
-        pass
+        pass  # the whole group already exited
 
 
-def kill_marked_processes(marker: bytes) -> None:
-    """SIGKILL every other process whose environment holds ``marker`` (a ``NAME=value`` entry)."""
-    try:
-        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:  # no procfs: nothing to find
-        return
-    for pid in pids:
+def kill_marked_processes(marker: bytes, rounds: int = 10) -> None:
+    """SIGKILL every other process whose environment holds ``marker`` (a ``NAME=value`` entry).
+
+    Scans again while it finds any: a process may fork between a scan and its kill.
+    """
+    for _ in range(rounds):
         try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                if pid != os.getpid() and marker in fh.read().split(b"\0"):
-                    os.kill(pid, signal.SIGKILL)
-        except OSError:  # gone, or not ours to read
-            continue
+            pids = [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()]
+        except OSError:  # no procfs: nothing to find
+            return
+        killed = 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    if marker in fh.read().split(b"\0"):
+                        os.kill(pid, signal.SIGKILL)
+                        killed += 1
+            except OSError:  # gone, or not ours to read
+                continue
+        if not killed:
+            return
 
 
 def apply_limits(limits: dict) -> None:
@@ -541,26 +575,29 @@ def apply_limits(limits: dict) -> None:
 
 
 def file_operations() -> dict:
-    """fileops' operations: already in globals when its source was prepended, else imported."""
+    """fileops' operations: already in globals when its source was prepended, else loaded from next to this file."""
     operations = globals().get("OPERATIONS")
     if operations is None:
-        import fileops  # shipped next to this script
+        import importlib.util
 
-        operations = fileops.OPERATIONS
-        del sys.modules["fileops"]
-        sys.path[0] = ""  # like a notebook: the working directory comes first, not this script's dir
+        spec = importlib.util.spec_from_file_location("_tinycode_fileops", os.path.join(_HERE, "fileops.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        operations = module.OPERATIONS
     return operations
 
 
 def main() -> None:
     config = dict(DEFAULTS, **(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}))
     del sys.argv[1:]
-    operations = file_operations()
+    if sys.path and sys.path[0] == _HERE:
+        sys.path[0] = ""  # like a notebook: the working directory comes first, not this script's directory
     apply_limits(config.get("limits") or {})
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write raises OSError instead of killing
     import warnings
 
-    warnings.filterwarnings("ignore", message="FigureCanvasAgg is non-interactive")  # figures are sent anyway
+    os.environ.setdefault("MPLBACKEND", "Agg")  # figures are rendered to PNG, never to a window
+    warnings.filterwarnings("ignore", message="FigureCanvasAgg is non-interactive")  # they are sent anyway
     in_fd, out_fd = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -569,7 +606,7 @@ def main() -> None:
 
     faulthandler.enable(os.fdopen(os.dup(2), "w"), all_threads=False)  # a crash report goes to the launcher's stderr
     sys.modules["_tinycode_worker"] = sys.modules[__name__]
-    Worker(in_fd, out_fd, config, operations).serve()
+    Worker(in_fd, out_fd, config).serve()
 
 
 if __name__ == "__main__":

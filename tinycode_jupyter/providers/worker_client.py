@@ -28,7 +28,6 @@ _FUTURE_IMPORT = "from __future__ import annotations"
 _TIMEOUT_MARGIN = 0.1
 """Seconds the host waits past a step's timeout so the worker's own timer can interrupt first."""
 _READ_CHUNK = 1 << 18
-_INTERRUPT = b'{"op": "interrupt"}\n'
 
 
 @functools.lru_cache(maxsize=1)
@@ -121,8 +120,9 @@ class WorkerClient:
         self._grace = interrupt_grace
         self._lock = asyncio.Lock()
         self._next_id = 0
-        self._pending_read: asyncio.Future[bytes] | None = None
-        self._abort: asyncio.Future[WorkerUnresponsive] | None = None
+        self._pending_read: asyncio.Future[Any] | None = None
+        self._abort: asyncio.Future[Any] | None = None
+        """Resolved with a :class:`WorkerUnresponsive` when the grace period after an interrupt ends."""
         self._grace_timer: asyncio.TimerHandle | None = None
         self._tool_task: asyncio.Task[Any] | None = None
         self._timed_out = False
@@ -154,7 +154,7 @@ class WorkerClient:
                 raise
             except asyncio.CancelledError:
                 self._cancelled_id = request_id  # the worker is still busy with it: interrupt, and skip its reply later
-                self._send_interrupt()
+                self._send_interrupt(request_id)
                 raise
             finally:
                 self._end_request(deadline)
@@ -166,7 +166,7 @@ class WorkerClient:
         """Interrupt the running request; give up on the worker if it does not answer in time."""
         if self._abort is None or self._abort.done():
             return
-        self._send_interrupt()
+        self._send_interrupt(self._next_id)
         if self._tool_task is not None:
             self._tool_task.cancel()
         if self._grace_timer is None:
@@ -181,9 +181,9 @@ class WorkerClient:
         self.broken = self.broken or WorkerDied("the worker was stopped")
 
     # --- internals ---------------------------------------------------------------------
-    def _send_interrupt(self) -> None:
+    def _send_interrupt(self, request_id: int) -> None:
         try:
-            self._writer.write(_INTERRUPT)
+            self._writer.write((json.dumps({"op": "interrupt", "id": request_id}) + "\n").encode())
         except OSError as exc:  # the worker is gone; reading its output reports that
             logger.debug("could not send an interrupt to the worker: %s", exc)
 
@@ -250,7 +250,8 @@ class WorkerClient:
         if not isinstance(name, str) or not isinstance(args, dict):
             raise WorkerProtocolError(f"malformed tool call from the worker: {_preview(message)}")
         if handler is None:
-            await self._send({"type": "tool_result", "id": call_id, "ok": False, "error": f"no tool named {name!r} is served here"})
+            reply = {"type": "tool_result", "id": call_id, "ok": False, "error": f"no tool named {name!r} is served here"}
+            await self._send(reply)
             return
         self._tool_task = asyncio.ensure_future(handler(name, args))
         try:

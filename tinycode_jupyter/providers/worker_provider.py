@@ -14,7 +14,8 @@ import builtins
 import logging
 import time
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ConfigurationError, ProviderError
 from . import fileops
@@ -177,7 +178,11 @@ class WorkerProvider(Provider):
         if reply.get("error"):
             raise rebuilt_exception(reply["error"])
         value = reply.get("value")
-        return base64.b64decode(value) if op == "read_bytes" else value
+        if op != "read_bytes":
+            return value
+        if not isinstance(value, str):
+            raise ProviderError(f"{self.name}: read_bytes returned {type(value).__name__}, not base64 text")
+        return base64.b64decode(value)
 
     async def interrupt(self) -> None:
         if self._client is not None:
@@ -193,7 +198,8 @@ class WorkerProvider(Provider):
         elif isinstance(exc, WorkerDied):
             name, text = "WorkerDied", f"The worker process died during this step: {report}."
         else:
-            name, text = "WorkerProtocolError", f"The worker broke its protocol ({exc}), e.g. because code wrote to or closed its private channel."
+            name = "WorkerProtocolError"
+            text = f"The worker broke its protocol ({exc}), e.g. because code wrote to or closed its private channel."
         message = f"{text} The worker was restarted. {_LOST}"
         return ExecResult(error=ExecError(name, message, message), timed_out=timed_out,
                           duration=time.perf_counter() - started, state_lost=True)  # fmt: skip
