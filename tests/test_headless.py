@@ -1,14 +1,13 @@
 """`tinycode run`: real kernels through nbclient, a loopback scripted model, the saved notebook checked cell by cell."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from tinycode_jupyter.cli import main
-from tinycode_jupyter.testing import ScriptedServer, call, fault, say
+from tinycode_jupyter.testing import ScriptedServer, call, say
 
 pytestmark = pytest.mark.kernel
 
@@ -109,19 +108,20 @@ def test_a_rerun_replaces_the_previous_agent_cells_and_never_touches_user_cells(
 
 def test_a_failing_agent_run_keeps_the_previous_agent_cells(first_run, server, tmp_path, capsys):
     folder, _, _, _ = first_run
-    shutil.copy(folder / "analysis.out.ipynb", tmp_path / "analysis.ipynb")
-    previous = cells(tmp_path / "analysis.ipynb")
+    nb = nbformat.read(folder / "analysis.out.ipynb", as_version=4)
+    nb.cells[1].source = nb.cells[1].source.replace("--api-base", "--replay no-such-cassette.json --api-base")
+    nbformat.write(nb, tmp_path / "analysis.ipynb")
 
-    server.add(fault("status", status=401, message="bad key"))
     code = main(["run", str(tmp_path / "analysis.ipynb")])
 
     assert code == 1
     error = capsys.readouterr().err
-    assert "cell 2 (id agent) failed: UsageError: LLMAuthenticationError" in error
+    assert "error: cell 2 (id agent) failed: UsageError: CassetteMismatch: cassette no-such-cassette.json does not exist" in error
     assert len(error.strip().splitlines()) == 1
     saved = cells(tmp_path / "analysis.out.ipynb")
-    assert [(c.id, c.source) for c in saved] == [(c.id, c.source) for c in previous]
-    assert "LLMAuthenticationError" in text_of(saved[1]) or any(o.output_type == "error" for o in saved[1].outputs)
+    assert [(c.id, c.source) for c in saved] == [(c.id, c.source) for c in nb.cells]
+    assert [o.output_type for o in saved[1].outputs][-1] == "error"
+    assert saved[-1].outputs == nb.cells[-1].outputs  # execution stopped at the agent cell
 
 
 def test_a_failing_user_cell_exits_non_zero_names_the_cell_and_stops(tmp_path, capsys):
