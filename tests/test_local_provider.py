@@ -78,6 +78,7 @@ def test_missing_bwrap_says_how_to_install_it(tmp_path, monkeypatch):
         ({"sandbx": False}, "unknown key"),
         ({"additional_read_dirs": ["/does/not/exist"]}, "not a directory"),
         ({"python_env_path": "/does/not/exist/python"}, "no Python executable"),
+        ({"memory_limit_mb": 0}, "positive integer"),
     ],
 )
 def test_bad_config_is_refused_with_a_clear_message(tmp_path, config, message):

@@ -133,3 +133,13 @@ def test_record_then_replay_without_the_server(kernel, server, tmp_path):
     kernel.execute("%agent reset")
     changed = kernel.execute(f"%%agent --model openai/scripted --api-base http://127.0.0.1:9 --replay {cassette}\nsomething else")
     assert changed.status == "error" and "CassetteMismatch" in changed.error["evalue"]
+
+
+def test_budget_usd_is_a_hard_stop(kernel, server):
+    kernel.execute("%load_ext tinycode_jupyter\n%agent reset")
+    server.add(call("run_python", {"code": "spent = True"}, prompt_tokens=200_000, completion_tokens=10), say("never"))
+    cell = f"%%agent --model openai/gpt-4.1-mini --api-base {server.url} --budget-usd 0.01\nexpensive"
+    run = kernel.execute(cell)
+    assert run.status == "error"
+    assert "BudgetExceeded" in run.error["evalue"] and "per_run_max_cost" in run.error["evalue"]
+    assert len(server.requests) == 1  # stopped before the second model call

@@ -105,10 +105,11 @@ def normalize_model_name(model: str, api_base: str | None = None) -> str:
     ``api_base`` of your own (vLLM, llama.cpp, LM Studio, a proxy) goes to litellm's plain
     OpenAI-compatible HTTP handler (the ``hosted_vllm`` route), which skips the OpenAI SDK's
     per-message request transformation: the same wire format at half the cost per call.
+    Claude models keep the ``openai`` route, because the plain handler drops prompt-cache marks.
     """
     if model.startswith("ollama/"):
         return "ollama_chat/" + model.split("/", 1)[1]
-    if model.startswith("openai/") and api_base and "api.openai.com" not in api_base:
+    if model.startswith("openai/") and api_base and "api.openai.com" not in api_base and "claude" not in model:
         return "hosted_vllm/" + model.split("/", 1)[1]
     return model
 

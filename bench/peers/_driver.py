@@ -1,7 +1,7 @@
 """What every agent driver shares (standard library only: drivers run in the peers' venvs).
 
-A driver runs one warm-up run and then ``--runs`` runs of the 20-step
-trajectory against ``--url``, times the code execution separately (by wrapping
+A driver runs ``--runs`` runs of the 20-step trajectory (the first is the
+cold one) against ``--url``, times the code execution separately (by wrapping
 the agent's executor), and prints one ``RESULT {json}`` line.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ PROMPT = "Run the 20-step trajectory."
 def arguments(description: str, modes: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--url", required=True, help="OpenAI-compatible base URL of bench/peers/serve.py")
-    parser.add_argument("--runs", type=int, default=5, help="timed 20-step runs after one warm-up run")
+    parser.add_argument("--runs", type=int, default=6, help="20-step runs; the first (cold) one is left out of the medians")
     parser.add_argument("--mode", choices=modes, default=modes[0])
     return parser.parse_args()
 
@@ -72,12 +72,15 @@ class ExecTimer:
         return timed
 
 
-async def measure(run_once: Callable[[], Awaitable[str]], reset: Callable[[], None], timer: ExecTimer, runs: int) -> dict[str, Any]:
-    """Warm up, then time ``runs`` trajectories: per-turn wall time and framework overhead (wall minus execution)."""
-    warm_answer = await run_once()
-    warm_steps = list(timer.durations)
-    per_turn, overhead, exec_steps = [], [], []
-    for _ in range(runs):
+async def measure(
+    run_once: Callable[[], Awaitable[str]], reset: Callable[[], None], timer: ExecTimer, runs: int, executions: int = STEPS - 1
+) -> dict[str, Any]:
+    """Time ``runs`` trajectories (the first one cold): per-turn wall time and framework overhead (wall minus execution).
+
+    Medians are over the warm runs, or over the cold run when it is the only one.
+    """
+    runs_out: list[dict[str, Any]] = []
+    for _ in range(max(1, runs)):
         reset()
         timer.durations.clear()
         started = time.perf_counter()
@@ -85,18 +88,22 @@ async def measure(run_once: Callable[[], Awaitable[str]], reset: Callable[[], No
         elapsed = time.perf_counter() - started
         if str(answer).strip() != FINAL:
             raise RuntimeError(f"the trajectory ended with {answer!r}, not {FINAL!r}")
-        if len(timer.durations) != STEPS - 1:
-            raise RuntimeError(f"{len(timer.durations)} code executions, expected {STEPS - 1}")
+        if len(timer.durations) != executions:
+            raise RuntimeError(f"{len(timer.durations)} code executions, expected {executions}")
         executed = sum(timer.durations)
-        per_turn.append(elapsed / STEPS * 1000)
-        overhead.append((elapsed - executed) / STEPS * 1000)
-        exec_steps.extend(d * 1000 for d in timer.durations)
+        runs_out.append({
+            "per_turn_ms": elapsed / STEPS * 1000,
+            "overhead_per_turn_ms": (elapsed - executed) / STEPS * 1000,
+            "steps_ms": [d * 1000 for d in timer.durations],
+        })  # fmt: skip
+    warm = runs_out[1:] or runs_out
+    steps = [d for r in warm for d in r["steps_ms"]]
+    all_steps = [d for r in runs_out for d in r["steps_ms"]]
     return {
-        "warm_up_answer": str(warm_answer),
-        "per_turn_ms": per_turn,
-        "overhead_per_turn_ms": overhead,
-        "overhead_per_turn_ms_median": statistics.median(overhead) if overhead else None,
-        "exec_per_step_ms_median": statistics.median(exec_steps) if exec_steps else None,
-        "first_step_ms": warm_steps[0] * 1000 if warm_steps else None,
-        "warm_up_steps_ms": [d * 1000 for d in warm_steps],
+        "runs": runs_out,
+        "per_turn_ms_median": statistics.median(r["per_turn_ms"] for r in warm),
+        "overhead_per_turn_ms_median": statistics.median(r["overhead_per_turn_ms"] for r in warm),
+        "exec_per_step_ms_median": statistics.median(steps),
+        "first_step_ms": runs_out[0]["steps_ms"][0],
+        "later_steps_ms_median": statistics.median(all_steps[1:]),
     }

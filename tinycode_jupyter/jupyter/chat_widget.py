@@ -23,6 +23,7 @@ from typing import Any, Callable
 from ..errors import RunCancelled, TinyCodeError
 from ..record import RunResult
 from .cell_output import CellOutput, Schedule
+from .comm_arrival import on_arrival
 from .kernel_runner import KernelRunner
 
 log = logging.getLogger(__name__)
@@ -127,24 +128,5 @@ def _is_click(data: Any) -> bool:
 
 
 def _stop_on_arrival(button: Any, stop: Callable[[], None]) -> None:
-    """Call ``stop`` on the kernel's shell-channel thread as soon as a click on ``button`` arrives.
-
-    ipykernel >= 7.4 asks each comm, on that thread, where to route an incoming message
-    (``_reply_subshell_for``); answering that question unchanged while noticing the click
-    lets Stop act while the main thread runs a long step. The click is then delivered as
-    usual. Kernels that don't ask keep the pumped click alone.
-    """
-    comm = getattr(button, "comm", None)
-    route = getattr(comm, "_reply_subshell_for", None)
-    if route is None:
-        return
-
-    def route_and_notice(data: Any, default: Any) -> Any:
-        if _is_click(data):
-            try:
-                stop()
-            except Exception:  # routing must go on, or the kernel drops the message
-                log.exception("stopping the run failed")
-        return route(data, default)
-
-    comm._reply_subshell_for = route_and_notice
+    """Call ``stop`` as soon as a click on ``button`` arrives, even while a long step runs (:func:`.on_arrival`)."""
+    on_arrival(getattr(button, "comm", None), _is_click, stop)

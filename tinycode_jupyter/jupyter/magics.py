@@ -22,6 +22,13 @@ from ..errors import TinyCodeError
 SETTINGS = ("model", "api_base", "provider", "max_turns", "budget_usd")
 
 
+class _Text(str):
+    """Text a line magic returns: shown as it reads, not as a quoted repr."""
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse would exit the kernel
         raise UsageError(f"%%agent: {message}")
@@ -86,13 +93,13 @@ class AgentMagics(Magics):
             self.session.reset()
             return None
         if command == "usage":
-            return self.session.usage_summary()
+            return _Text(self.session.usage_summary())
         if command == "export":
             if len(rest) != 1:
                 raise UsageError("%agent export: give one path, e.g. %agent export session.ipynb")
             return self.session.export(rest[0])
         if command == "chat":
-            return self.session.chat_widget(self._settings(_cell_parser().parse_args([])))
+            return self.session.chat_widget(self.current_settings())
         if all("=" in w for w in words):
             return self._set(words)
         raise UsageError(f"%agent: unknown command {command!r}; use reset, usage, chat, export PATH or key=value")
@@ -108,8 +115,12 @@ class AgentMagics(Magics):
             except (ValueError, TypeError) as exc:
                 raise UsageError(f"%agent: bad value for {key}: {exc}") from None
 
-    def _show_settings(self) -> str:
-        return "\n".join(f"{key} = {getattr(self, key)!r}" for key in SETTINGS)
+    def _show_settings(self) -> "_Text":
+        return _Text("\n".join(f"{key} = {getattr(self, key)!r}" for key in SETTINGS))
+
+    def current_settings(self) -> dict[str, Any]:
+        """The defaults a run without options uses (``%agent chat``, the sidebar); UsageError without a model."""
+        return self._settings(_cell_parser().parse_args([]))
 
     def _settings(self, args: argparse.Namespace) -> dict[str, Any]:
         def pick(name: str) -> Any:

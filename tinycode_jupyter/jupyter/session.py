@@ -89,21 +89,29 @@ class AgentSession:
     def _cell_hooks(self, runner: KernelRunner) -> list[Any]:
         """The ``%%agent`` cell's hooks: streaming output in the cell, and the agent's cells written back."""
         from .cell_output import CellOutput
-        from .writeback import CommChannel, JupyterNotebookCallback
+        from .writeback import JupyterNotebookCallback
+
+        channel = self.cells_channel(runner)
+        return [
+            CellOutput(runner.call_on_main),
+            JupyterNotebookCallback(self._anchor_cell_id(), channel, self._set_next_input, runner.call_on_main),
+        ]
+
+    def cells_channel(self, runner: KernelRunner) -> Any:
+        """The kernel's cell-insertion channel (one per session, so the frontend handshake happens once),
+        sending through ``runner``."""
+        from .writeback import CommChannel
 
         self._channel = self._channel or CommChannel(runner.call_on_main)
         self._channel.schedule = runner.call_on_main
-        return [
-            CellOutput(runner.call_on_main),
-            JupyterNotebookCallback(self._anchor_cell_id(), self._channel, self._set_next_input, runner.call_on_main),
-        ]
+        return self._channel
 
     def _budget_hook(self, budget_usd: float) -> Any:
         if not budget_usd:
             return None
-        from ..hooks.budget import Budget
+        from ..hooks import TokenTracker
 
-        return Budget(per_run_max_cost=budget_usd)
+        return TokenTracker("--budget-usd", per_run_max_cost=budget_usd)
 
     def _anchor_cell_id(self) -> str | None:
         kernel = getattr(self.shell, "kernel", None)

@@ -59,7 +59,8 @@ class LocalSettings:
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment variables for the worker (nothing else from the host gets through)."""
     memory_limit_mb: int | None = 8192
-    """Address space per process; also the sandbox's total memory where a cgroup is available."""
+    """Address space per process; also the sandbox's total memory where a cgroup is available.
+    ``None`` turns a limit off (likewise for the other limits)."""
     cpu_time_limit_s: int | None = 3600
     """CPU seconds per process; the worker is restarted when it uses them up."""
     file_size_limit_mb: int | None = 1024
@@ -68,6 +69,12 @@ class LocalSettings:
     tmp_size_mb: int = 512
 
     def __post_init__(self) -> None:
+        for name in ("memory_limit_mb", "cpu_time_limit_s", "file_size_limit_mb", "max_processes", "max_open_files", "tmp_size_mb"):
+            value = getattr(self, name)
+            if value is None and name != "tmp_size_mb":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigurationError(f"provider_config[{name!r}] must be a positive integer (or None for no limit), got {value!r}")
         for name in ("additional_read_dirs", "additional_write_dirs"):
             paths = getattr(self, name)
             if isinstance(paths, str):

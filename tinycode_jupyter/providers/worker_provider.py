@@ -13,8 +13,8 @@ import base64
 import builtins
 import logging
 import time
-from dataclasses import dataclass, fields
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ..errors import ConfigurationError, ProviderError

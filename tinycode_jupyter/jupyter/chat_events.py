@@ -1,0 +1,92 @@
+"""A hook that turns the agent's events into sidebar chat messages (see :mod:`.chat_protocol`)."""
+from __future__ import annotations
+
+import reprlib
+import time
+from typing import Any, Callable
+
+from ..events import Event, Hook
+from ..truncation import TruncationConfig, truncate
+from . import chat_protocol as protocol
+from .cell_output import TEXT_REFRESH_SECONDS
+
+Send = Callable[[dict[str, Any]], None]
+_SHOWN_OUTPUT = TruncationConfig(max_tokens=1500, max_lines=60)
+_BODY_KEYS = {"run_python": "code", "bash": "command"}
+_SUMMARY = reprlib.Repr()
+_SUMMARY.maxstring = _SUMMARY.maxother = 60
+
+
+class ChatEvents(Hook):
+    """Sends one message per thing the user should see; streamed text at most every 0.1 s per turn.
+
+    ``send`` is called from the agent's thread; it should hand the message to the kernel's
+    main thread (``KernelRunner.call_on_main``), which keeps the messages in order.
+    """
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self._text = ""
+        self._sent = ""
+        self._last_refresh = 0.0
+
+    def on_agent_start(self, event: Event) -> None:
+        self.send(protocol.event("start", run_id=event.run_id, model=event.record.model if event.record else ""))
+
+    def on_llm_delta(self, event: Event) -> None:
+        if not event.text_delta:
+            return
+        self._text += event.text_delta
+        now = time.monotonic()
+        if now - self._last_refresh >= TEXT_REFRESH_SECONDS:
+            self._last_refresh = now
+            self._send_text(event.turn, self._text)
+
+    def on_llm_end(self, event: Event) -> None:
+        response = event.response
+        content = response.content if response else self._text
+        self._text, self._last_refresh = "", 0.0
+        if response is not None and not response.tool_calls and content.strip():
+            self.send(protocol.event("answer", turn=event.turn, text=content))
+        elif content and content != self._sent:
+            self._send_text(event.turn, content)
+        self._sent = ""
+
+    def _send_text(self, turn: int, text: str) -> None:
+        self._sent = text
+        self.send(protocol.event("text", turn=turn, text=text))
+
+    def on_tool_start(self, event: Event) -> None:
+        name = event.tool_call.name
+        arguments = event.extra.get("arguments", {})
+        message = protocol.event("tool_start", id=event.tool_call.id, name=name)
+        key = _BODY_KEYS.get(name)
+        if key is not None and isinstance(arguments.get(key), str):
+            message[key] = arguments[key]
+        else:
+            message["arguments"] = ", ".join(f"{k}={_SUMMARY.repr(v)}" for k, v in arguments.items())
+        self.send(message)
+
+    def on_tool_end(self, event: Event) -> None:
+        result = event.result
+        if result is None:
+            return
+        displays = result.exec_result.displays if result.exec_result else []
+        output = truncate(result.text, _SHOWN_OUTPUT)
+        call = event.tool_call
+        self.send(protocol.event("tool_end", id=call.id, name=call.name, ok=result.ok, output=output,
+                                 images=_png_images(displays)))  # fmt: skip
+
+    def on_agent_end(self, event: Event) -> None:
+        record = event.record
+        if record is None:
+            return
+        usage = record.usage
+        self.send(protocol.event("usage", model=record.model, turns=len(record.steps),
+                                 prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                                 cost_usd=record.cost, duration_s=round(record.duration, 3)))  # fmt: skip
+
+
+def _png_images(displays: list[dict[str, Any]]) -> list[str]:
+    pngs = [d["image/png"] for d in displays if isinstance(d.get("image/png"), str)]
+    return [png for png in pngs if len(png) <= protocol.MAX_IMAGE_CHARS][: protocol.MAX_IMAGES]

@@ -1,0 +1,55 @@
+"""The sidebar chat protocol: the frontend asks the kernel to run the agent, the kernel streams the run back.
+
+The frontend (the JupyterLab sidebar) opens a comm on :data:`TARGET`, which
+``%load_ext tinycode_jupyter`` registers in the kernel. The kernel answers the open
+with :data:`READY`. Without the extension loaded, the kernel closes the comm at once,
+and the sidebar tells the user to load it.
+
+Messages from the frontend:
+
+``{"action": "run", "prompt": str, "anchor_cell_id": str | null}``
+    Run the agent on ``prompt`` in this kernel, with the settings of ``%agent``, in the
+    kernel's one agent session (the conversation is shared with ``%%agent`` cells).
+    The run's cells are written below ``anchor_cell_id`` through the cells protocol
+    (:mod:`.comm_protocol`); with ``null`` no cells are written. One run at a time per comm.
+``{"action": "stop"}``
+    Stop the current run. It is noticed as soon as it arrives, also during a long step.
+
+Messages from the kernel: ``{"action": "ready", "version": 1}`` once, then for each run
+``{"action": "event", "kind": KIND, ...}`` with these kinds and keys:
+
+``start``: ``run_id``, ``model``
+    The kernel has begun the run (a busy kernel starts it after its current cell).
+``text``: ``turn``, ``text``
+    The model's text in that turn so far; each message replaces the previous one of the turn.
+``tool_start``: ``id``, ``name``, and ``code`` (``run_python``) or ``command`` (``bash``) or ``arguments``
+    A tool call about to run; ``arguments`` is a short one-line summary for other tools.
+``tool_end``: ``id``, ``name``, ``ok``, ``output``, ``images``
+    Its result: ``output`` is text (head and tail kept when long), ``images`` a list of base64 PNGs.
+``answer``: ``turn``, ``text``
+    The final answer (markdown); it replaces the text of its turn.
+``usage``: ``model``, ``turns``, ``prompt_tokens``, ``completion_tokens``, ``cost_usd``, ``duration_s``
+    Totals of the run, sent when it ends (also when it was stopped or failed).
+``error``: ``error_type``, ``message``
+    Why the run failed or was refused (no model configured, another run in progress, …).
+``done``: ``status`` (``"ok"``, ``"stopped"`` or ``"error"``)
+    Always the last message of a run.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+TARGET = "tinycode_jupyter.chat"
+VERSION = 1
+READY = {"action": "ready", "version": VERSION}
+MAX_IMAGES = 4
+MAX_IMAGE_CHARS = 2_000_000
+"""Base64 characters of one image (about 1.5 MB of PNG); larger images are left out."""
+
+EventKind = Literal["start", "text", "tool_start", "tool_end", "answer", "usage", "error", "done"]
+RunStatus = Literal["ok", "stopped", "error"]
+
+
+def event(kind: EventKind, **fields: Any) -> dict[str, Any]:
+    """One kernel-to-frontend event message."""
+    return {"action": "event", "kind": kind, **fields}

@@ -1,0 +1,117 @@
+"""The kernel's end of the sidebar chat: run the agent for each ``run`` message, stream the run back.
+
+``%load_ext tinycode_jupyter`` registers the comm target (:mod:`.chat_protocol`). Each
+sidebar that opens a comm gets a :class:`SidebarChat`. A ``run`` message is handled on
+the kernel's main thread, like a widget click (see :mod:`.chat_widget`): the agent runs
+through the kernel's :class:`.AgentSession`, its code in the user's namespace, and the
+kernel is busy until the run ends. ``stop`` is noticed the moment it arrives
+(:func:`.on_arrival`), so it ends a long step as **Kernel → Interrupt** does.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from . import chat_protocol as protocol
+from .comm_arrival import on_arrival
+
+log = logging.getLogger(__name__)
+Settings = Callable[[], dict[str, Any]]
+
+
+class SidebarChat:
+    """One sidebar's connection to the kernel's agent session."""
+
+    def __init__(self, comm: Any, session: Any, settings: Settings) -> None:
+        self.comm = comm
+        self.session = session
+        self.settings = settings
+        self._runner: Any = None
+        comm.on_msg(self._on_message)
+        comm.on_close(lambda _message: self.stop())
+        on_arrival(comm, _is_stop, self.stop)
+        comm.send(protocol.READY)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        data = message.get("content", {}).get("data") or {}
+        action = data.get("action")
+        if action == "stop":
+            self.stop()
+        elif action == "run":
+            self.run(data.get("prompt"), data.get("anchor_cell_id"))
+        else:
+            log.warning("sidebar chat: ignoring a message with action %r", action)
+
+    def run(self, prompt: Any, anchor_cell_id: Any) -> None:
+        """Run the agent on ``prompt`` (call on the kernel's main thread); always ends with a ``done`` event."""
+        from IPython.core.error import UsageError
+
+        from ..errors import RunCancelled, TinyCodeError
+
+        status: protocol.RunStatus = "error"
+        try:
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise UsageError("the prompt is empty")
+            if anchor_cell_id is not None and not isinstance(anchor_cell_id, str):
+                raise UsageError("anchor_cell_id must be a cell id or null")
+            self._run(prompt.strip(), anchor_cell_id, self.settings())
+            status = "ok"
+        except RunCancelled:
+            status = "stopped"
+        except (TinyCodeError, UsageError) as exc:
+            self._send_error(exc)
+        except Exception as exc:  # unexpected: the user sees it, the kernel log gets the traceback
+            self._send_error(exc)
+            raise
+        finally:
+            self.comm.send(protocol.event("done", status=status))
+
+    def _run(self, prompt: str, anchor_cell_id: str | None, settings: dict[str, Any]) -> None:
+        from .chat_events import ChatEvents
+        from .kernel_runner import KernelRunner
+        from .writeback import JupyterNotebookCallback
+
+        runner = KernelRunner()
+
+        def send_on_main(data: dict[str, Any]) -> None:
+            runner.call_on_main(lambda: self.comm.send(data))
+
+        cells = JupyterNotebookCallback(anchor_cell_id, self.session.cells_channel(runner), None, runner.call_on_main)
+        self._runner = runner
+        try:
+            self.session.run(prompt, settings, runner=runner, hooks=[ChatEvents(send_on_main), cells])
+        finally:
+            self._runner = None
+
+    def stop(self) -> None:
+        """Stop the current run, if any. Safe from any thread."""
+        runner = self._runner
+        if runner is not None:
+            runner.cancel()
+
+    def _send_error(self, exc: BaseException) -> None:
+        self.comm.send(protocol.event("error", error_type=type(exc).__name__, message=str(exc)))
+
+
+def _is_stop(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("action") == "stop"
+
+
+def register(magics: Any) -> None:
+    """Register the sidebar's comm target; each sidebar that connects gets the session of ``magics`` (an
+    :class:`.AgentMagics`) and its current settings at each run."""
+    from comm import get_comm_manager
+
+    def open_chat(comm: Any, _open_message: dict[str, Any]) -> None:
+        SidebarChat(comm, magics.session, magics.current_settings)
+
+    get_comm_manager().register_target(protocol.TARGET, open_chat)
+
+
+def unregister() -> None:
+    """Remove the comm target: sidebars that connect afterwards are told to load the extension."""
+    from comm import get_comm_manager
+
+    manager = get_comm_manager()
+    if protocol.TARGET in manager.targets:
+        manager.unregister_target(protocol.TARGET, manager.targets[protocol.TARGET])
