@@ -9,7 +9,7 @@ ensure_venv() {
   if ! command -v uv >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check uv
   fi
-  uv sync --frozen --extra dev --inexact --quiet
+  uv sync --frozen --extra dev --inexact --compile-bytecode --quiet
 }
 
 ensure_system_packages() {

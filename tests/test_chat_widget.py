@@ -80,16 +80,24 @@ class WidgetFrontend:
             parts.append(content.get("text") or content.get("data", {}).get("text/plain", ""))
         return "".join(parts)
 
-    def send_comm(self, comm_id: str, data: dict[str, Any]) -> str:
+    def send_comm(self, comm_id: str, data: dict[str, Any], subshell: str | None = None) -> str:
         message = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        if subshell is not None:
+            message["header"]["subshell_id"] = subshell
         self.client.shell_channel.send(message)
         return message["header"]["msg_id"]
 
-    def type_into(self, comm_id: str, value: str) -> None:
-        self.send_comm(comm_id, {"method": "update", "state": {"value": value}, "buffer_paths": []})
+    def type_into(self, comm_id: str, value: str, subshell: str | None = None) -> None:
+        self.send_comm(comm_id, {"method": "update", "state": {"value": value}, "buffer_paths": []}, subshell)
 
-    def click(self, comm_id: str) -> str:
-        return self.send_comm(comm_id, {"method": "custom", "content": {"event": "click"}})
+    def click(self, comm_id: str, subshell: str | None = None) -> str:
+        return self.send_comm(comm_id, {"method": "custom", "content": {"event": "click"}}, subshell)
+
+    def create_subshell(self) -> str:
+        """A kernel subshell, as JupyterLab 4.6 creates one per comm target for widget messages."""
+        self.client.control_channel.send(self.client.session.msg("create_subshell_request", {}))
+        reply = self.client.get_control_msg(timeout=10)
+        return reply["content"]["subshell_id"]
 
     # --- reading the chat ---
     def children(self, model_id: str) -> list[str]:
@@ -115,9 +123,9 @@ class Chat:
                 entries.append(output["data"].get("text/plain", ""))
         return "\n".join(entries)
 
-    def send(self, prompt: str) -> str:
-        self.frontend.type_into(self.prompt, prompt)
-        return self.frontend.click(self.send_button)
+    def send(self, prompt: str, subshell: str | None = None) -> str:
+        self.frontend.type_into(self.prompt, prompt, subshell)
+        return self.frontend.click(self.send_button, subshell)
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +240,23 @@ def test_a_second_send_during_a_run_is_refused_with_a_note(chat, frontend, serve
 
     assert "First finished." in chat.text() and "Second finished." in chat.text()
     assert "Me too!" not in " ".join(str(r["body"]["messages"]) for r in server.requests)
+
+
+def test_widget_messages_sent_to_a_subshell_still_run_the_agent_on_the_main_thread(chat, frontend, server):
+    """JupyterLab 4.6 sends widget messages to a kernel subshell: the run must still use the main thread."""
+    subshell = frontend.create_subshell()
+    frontend.run("import threading")
+    server.add(call("run_python", {"code": "print('ran on', threading.current_thread().name)"}), say("Checked."))
+    chat.send("Which thread?", subshell)
+    frontend.wait_for(lambda: "Checked." in chat.text(), timeout=60)
+    assert "**You:** Which thread?" in chat.text() and "ran on MainThread" in chat.text()
+
+    server.add(call("run_python", {"code": LONG_STEP}))
+    chat.send("Sleep.", subshell)
+    frontend.wait_for(lambda: "▶ run_python" in chat.text().split("**You:** Sleep.")[-1] and "**You:** Sleep." in chat.text())
+    time.sleep(0.5)
+    stopped_at = time.monotonic()
+    frontend.click(chat.stop_button, subshell)
+    frontend.wait_for(lambda: "Stopped." in chat.text().split("**You:** Sleep.")[-1], timeout=20)
+    assert time.monotonic() - stopped_at < 3.0
+    assert frontend.run("print(1 + 1)").strip() == "2"

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from _require import require_tool
 
+from tinycode_jupyter.errors import ProviderError
 from tinycode_jupyter.providers.local import LocalProvider
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(60)]
@@ -139,7 +141,8 @@ async def test_extra_dirs_are_mounted_as_asked(make_sandbox, tmp_path):
     writable.mkdir()
     (readable / "data.txt").write_text("shared data")
     provider = await make_sandbox(additional_read_dirs=[str(readable)], additional_write_dirs=[str(writable)])
-    out = await python_ok(provider, f"print(open({str(readable / 'data.txt')!r}).read())\nopen({str(writable / 'out.txt')!r}, 'w').write('written')\n" + failures([str(readable / "new.txt")], "w"))
+    code = f"print(open({str(readable / 'data.txt')!r}).read())\nopen({str(writable / 'out.txt')!r}, 'w').write('written')\n"
+    out = await python_ok(provider, code + failures([str(readable / "new.txt")], "w"))
     assert out.startswith("shared data\n") and "failed" in out
     assert (writable / "out.txt").read_text() == "written"
     assert not (readable / "new.txt").exists()
@@ -161,7 +164,13 @@ async def test_host_environment_secrets_do_not_reach_the_worker(make_sandbox, mo
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     provider = await make_sandbox()
-    out = await python_ok(provider, "import os\nprint(dict(os.environ))\nprint(open('/proc/self/environ').read())\nprint(open('/proc/1/environ', errors='replace').read())")
+    code = """
+        import os
+        print(dict(os.environ))
+        print(open('/proc/self/environ').read())
+        print(open('/proc/1/environ', errors='replace').read())
+    """
+    out = await python_ok(provider, textwrap.dedent(code))
     assert SECRET not in out and "OPENAI_API_KEY" not in out
     shell = await provider.run_shell("env; cat /proc/*/environ | tr '\\0' '\\n'")
     assert SECRET not in shell.stdout
@@ -169,8 +178,12 @@ async def test_host_environment_secrets_do_not_reach_the_worker(make_sandbox, mo
 
 
 async def test_proc_shows_only_the_sandbox(sandbox):
-    code = "import os\nfor pid in sorted(p for p in os.listdir('/proc') if p.isdigit()):\n    print(open(f'/proc/{pid}/cmdline', 'rb').read().split(bytes(1))[0].decode())"
-    commands = (await python_ok(sandbox, code)).split()
+    code = """
+        import os
+        for pid in sorted(p for p in os.listdir('/proc') if p.isdigit()):
+            print(open(f'/proc/{pid}/cmdline', 'rb').read().split(bytes(1))[0].decode())
+    """
+    commands = (await python_ok(sandbox, textwrap.dedent(code))).split()
     assert commands == [shutil.which("bwrap"), sandbox.interpreter.executable]  # its init and the worker: no host process
 
 
@@ -186,8 +199,13 @@ async def test_killing_every_process_only_kills_the_sandbox(sandbox):
     bystander = subprocess.Popen(["sleep", "60"])
     try:
         await sandbox.run_shell("sleep 60 &")
-        code = "import os, signal\nos.kill(-1, signal.SIGKILL)\nimport time; time.sleep(0.2)\nlen([p for p in os.listdir('/proc') if p.isdigit()])"
-        result = await sandbox.run_python(code)
+        code = """
+            import os, signal, time
+            os.kill(-1, signal.SIGKILL)
+            time.sleep(0.2)
+            len([p for p in os.listdir('/proc') if p.isdigit()])
+        """
+        result = await sandbox.run_python(textwrap.dedent(code))
         assert result.value == "2"  # the sandbox's sleep is gone; its init and the worker remain
         assert bystander.poll() is None
     finally:
@@ -250,13 +268,24 @@ async def test_no_dns(sandbox):
 # --- resource exhaustion ---------------------------------------------------------------------
 async def test_fork_bomb_is_contained(make_sandbox):
     provider = await make_sandbox(max_processes=64)
-    probe = (
-        "import os, time\nchildren = []\n"
-        "try:\n    for _ in range(1000):\n        pid = os.fork()\n        if pid == 0:\n            time.sleep(30)\n            os._exit(0)\n        children.append(pid)\n"
-        "except OSError as exc:\n    print('stopped by', type(exc).__name__)\n"
-        "for pid in children:\n    os.kill(pid, 9)\n    os.waitpid(pid, 0)\nprint(len(children))"
-    )
-    out = await python_ok(provider, probe)
+    probe = """
+        import os, time
+        children = []
+        try:
+            for _ in range(1000):
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                children.append(pid)
+        except OSError as exc:
+            print('stopped by', type(exc).__name__)
+        for pid in children:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        print(len(children))
+    """
+    out = await python_ok(provider, textwrap.dedent(probe))
     assert "stopped by BlockingIOError" in out and int(out.split()[-1]) < 64
     # The probe proved the limit holds, so a real fork bomb is safe to run now.
     await provider.run_shell(":(){ :|:& };:", timeout=5)
@@ -320,8 +349,15 @@ async def test_huge_files_are_capped(make_sandbox, workdir):
 
 async def test_fd_exhaustion_is_contained(make_sandbox):
     provider = await make_sandbox(max_open_files=256)
-    code = "keep = []\ntry:\n    while True:\n        keep.append(open('/dev/null'))\nexcept OSError as exc:\n    print(exc.errno, len(keep))"
-    errno, count = (await python_ok(provider, code)).split()
+    code = """
+        keep = []
+        try:
+            while True:
+                keep.append(open('/dev/null'))
+        except OSError as exc:
+            print(exc.errno, len(keep))
+    """
+    errno, count = (await python_ok(provider, textwrap.dedent(code))).split()
     assert errno == "24" and int(count) < 256
     assert (await provider.run_python("len(keep) > 0")).value == "True"
     assert (await provider.run_python("for f in keep: f.close()\n'recovered'")).value == "'recovered'"
@@ -339,7 +375,8 @@ def _count_processes(cmdline: str) -> int:
     count = 0
     for entry in os.scandir("/proc"):
         try:
-            count += entry.name.isdigit() and Path(entry.path, "cmdline").read_bytes() == cmdline.replace(" ", "\0").encode() + b"\0"
+            expected = cmdline.replace(" ", "\0").encode() + b"\0"
+            count += entry.name.isdigit() and Path(entry.path, "cmdline").read_bytes() == expected
         except OSError:
             continue
     return count
@@ -355,6 +392,18 @@ def _eventually(condition, timeout: float = 5.0) -> bool:
 
 
 # --- the protocol and the code itself ------------------------------------------------------------
+def write_to_every_fd(payload: str) -> str:
+    """Code writing ``payload`` (an expression) to every fd from 3: one is the worker's protocol channel."""
+    return textwrap.dedent(f"""
+        import os
+        for fd in range(3, 256):
+            try:
+                os.write(fd, {payload})
+            except OSError:
+                pass
+    """)
+
+
 async def test_crash_in_native_code_is_contained(sandbox):
     result = await sandbox.run_python("import ctypes\nctypes.string_at(0)")
     assert result.state_lost and result.error.name == "WorkerDied" and "SIGSEGV" in result.error.value
@@ -379,7 +428,8 @@ async def test_quotes_and_backslashes_travel_verbatim(sandbox, workdir):
 
 
 async def test_huge_output_is_capped_without_hanging(sandbox):
-    result = await sandbox.run_python("import sys\nchunk = 'y' * 1_000_000 + '\\n'\nfor _ in range(50):\n    sys.stdout.write(chunk)", timeout=30)
+    code = "import sys\nchunk = 'y' * 1_000_000 + '\\n'\nfor _ in range(50):\n    sys.stdout.write(chunk)"  # 50 MB
+    result = await sandbox.run_python(code, timeout=30)
     assert result.ok and len(result.stdout) < 1_100_000 and "truncated" in result.stdout
     shell = await sandbox.run_shell("head -c 50000000 /dev/zero | tr '\\0' z", timeout=30)
     assert len(shell.stdout) < 1_100_000 and "truncated" in shell.stdout
@@ -391,15 +441,37 @@ async def test_non_utf8_output_is_replaced(sandbox):
 
 
 async def test_garbage_on_the_protocol_channel_restarts_the_worker(sandbox):
-    result = await sandbox.run_python("import os\nfor fd in range(3, 256):\n    try:\n        os.write(fd, b'garbage, not json\\n')\n    except OSError:\n        pass")
+    result = await sandbox.run_python(write_to_every_fd("b'garbage, not json\\n'"))
     assert result.state_lost and result.error.name == "WorkerProtocolError"
     assert (await sandbox.run_python("'recovered'")).value == "'recovered'"
 
 
 async def test_forged_result_is_not_accepted(sandbox):
     forged = b'{"type": "result", "id": 424242, "value": "\'forged\'"}\n'
-    result = await sandbox.run_python(f"import os\nfor fd in range(3, 256):\n    try:\n        os.write(fd, {forged!r})\n    except OSError:\n        pass\n'real'")
+    result = await sandbox.run_python(write_to_every_fd(repr(forged)) + "'real'")
     assert result.value != "'forged'" and result.error.name == "WorkerProtocolError"
+
+
+async def test_worker_hijacked_to_send_malformed_replies_cannot_crash_the_host(sandbox, workdir):
+    hijack = """
+        import gc, _tinycode_worker as w
+        worker = next(o for o in gc.get_objects() if isinstance(o, w.Worker))
+        send = worker.channel.send
+        def forge(message):
+            if message.get("type") == "result":
+                message = {"id": message["id"], "type": "result", "stdout": ["not", "text"], "displays": 5,
+                           "error": "not a dict", "duration": "soon", "value": {"a": 1}, "exit_code": True}
+            send(message)
+        worker.channel.send = forge
+    """
+    result = await sandbox.run_python(textwrap.dedent(hijack))
+    assert result.stdout == "['not', 'text']" and result.displays == [] and result.error is None
+    assert result.value == "{'a': 1}" and result.duration == 0.0
+    shell = await sandbox.run_shell("true")
+    assert shell.exit_code is None  # a bool is not an exit code
+    (workdir / "f.txt").write_text("x")
+    with pytest.raises(ProviderError, match="did not describe"):
+        await sandbox.read_file("f.txt")
 
 
 async def test_closing_the_protocol_channel_restarts_the_worker(sandbox):
@@ -410,6 +482,6 @@ async def test_closing_the_protocol_channel_restarts_the_worker(sandbox):
 
 async def test_oversized_protocol_message_is_refused(make_sandbox):
     provider = await make_sandbox(max_message_bytes=1_000_000)
-    result = await provider.run_python("import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'[' * 3_000_000)\n    except OSError:\n        pass", timeout=10)
+    result = await provider.run_python(write_to_every_fd("b'[' * 3_000_000"), timeout=10)
     assert result.state_lost and result.error.name == "WorkerProtocolError" and "limit" in result.error.value
     assert (await provider.run_python("'recovered'")).value == "'recovered'"

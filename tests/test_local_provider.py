@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def test_missing_bwrap_says_how_to_install_it(tmp_path, monkeypatch):
         ({"sandbx": False}, "unknown key"),
         ({"additional_read_dirs": ["/does/not/exist"]}, "not a directory"),
         ({"python_env_path": "/does/not/exist/python"}, "no Python executable"),
-        ({"memory_limit_mb": 0}, "positive integer"),
+        ({"memory_limit_mb": 0}, "positive int"),
     ],
 )
 def test_bad_config_is_refused_with_a_clear_message(tmp_path, config, message):
@@ -125,7 +126,8 @@ async def test_dead_worker_is_reported_and_replaced(make_provider):
 async def test_unstoppable_step_is_killed_after_the_grace_period(make_provider):
     provider = await make_provider(interrupt_grace=0.3)
     started = time.perf_counter()
-    result = await provider.run_python("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass", timeout=0.3)
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    result = await provider.run_python(code, timeout=0.3)
     assert result.timed_out and result.state_lost and result.error.name == "TimeoutError"
     assert time.perf_counter() - started < 3
     assert (await provider.run_python("'fresh'")).value == "'fresh'"
@@ -201,6 +203,18 @@ def test_one_provider_serves_several_event_loops(tmp_path, sandboxed):
     provider = LocalProvider(tmp_path, sandbox=sandboxed)
     asyncio.run(provider.run_python("x = 20"))
     assert asyncio.run(provider.run_python("x * 2 + 2")).value == "42"
+    asyncio.run(provider.close())
+
+
+def test_worker_outlives_the_thread_that_started_it(tmp_path, sandboxed):
+    """In Jupyter each cell may run the agent in a new thread; the sandbox must not die with it."""
+    provider = LocalProvider(tmp_path, sandbox=sandboxed)
+    starter = threading.Thread(target=lambda: asyncio.run(provider.run_python("x = 1")))
+    starter.start()
+    starter.join()
+    time.sleep(0.2)
+    result = asyncio.run(provider.run_python("x"))
+    assert result.value == "1" and not result.state_lost
     asyncio.run(provider.close())
 
 

@@ -39,9 +39,15 @@ class SidebarClient:
         self._send("comm_open", {"comm_id": comm_id, "target_name": chat_protocol.TARGET, "data": {}})
         return comm_id
 
-    def run(self, comm_id: str, prompt: str, anchor_cell_id: str | None = "anchor-cell") -> None:
-        self._send("comm_msg", {"comm_id": comm_id, "data": {"action": "run", "prompt": prompt,
-                                                             "anchor_cell_id": anchor_cell_id}})  # fmt: skip
+    def run(self, comm_id: str, prompt: str, anchor_cell_id: str | None = "anchor-cell", subshell: str | None = None) -> None:
+        data = {"action": "run", "prompt": prompt, "anchor_cell_id": anchor_cell_id}
+        self._send("comm_msg", {"comm_id": comm_id, "data": data}, subshell)
+
+    def create_subshell(self) -> str:
+        """A kernel subshell, as JupyterLab 4.6 creates one per comm target."""
+        self.client.control_channel.send(self.client.session.msg("create_subshell_request", {}))
+        reply = self.client.get_control_msg(timeout=10)
+        return reply["content"]["subshell_id"]
 
     def stop(self, comm_id: str) -> None:
         self._send("comm_msg", {"comm_id": comm_id, "data": {"action": "stop"}})
@@ -72,8 +78,11 @@ class SidebarClient:
             self._take(0.05)
 
     # --- plumbing ---
-    def _send(self, msg_type: str, content: dict[str, Any]) -> None:
-        self.client.shell_channel.send(self.client.session.msg(msg_type, content))
+    def _send(self, msg_type: str, content: dict[str, Any], subshell: str | None = None) -> None:
+        message = self.client.session.msg(msg_type, content)
+        if subshell is not None:
+            message["header"]["subshell_id"] = subshell
+        self.client.shell_channel.send(message)
 
     def _take(self, timeout: float) -> None:
         try:
@@ -151,6 +160,16 @@ def test_runs_share_the_kernels_conversation_and_no_anchor_writes_no_cells(sideb
     assert sidebar.wait_done(other)["status"] == "ok"
     assert "Remember the word pineapple." in str(server.requests[-1]["body"]["messages"])
     assert [m for m in sidebar.cell_messages[before:] if m.get("action") == "upsert_cell"] == []
+
+
+def test_runs_sent_to_a_subshell_run_on_the_main_thread(sidebar, server):
+    sidebar.execute("import threading\ndef thread_name():\n    return threading.current_thread().name")
+    chat, subshell = sidebar.open(), sidebar.create_subshell()
+    for _ in range(2):  # the kernel would send the second one where the first one's replies came from
+        server.add(call("run_python", {"code": "print(thread_name())"}), say("Done."))
+        sidebar.run(chat, "Which thread?", subshell=subshell)
+        assert sidebar.wait_done(chat)["status"] == "ok"
+        assert sidebar.of_kind(chat, "tool_end")[-1]["output"] == "MainThread"
 
 
 def test_stop_ends_a_long_step_and_the_kernel_stays_usable(sidebar, server):

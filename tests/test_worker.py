@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 
+from tinycode_jupyter.errors import ProviderError
 from tinycode_jupyter.providers import worker
 from tinycode_jupyter.providers.worker_client import (
     WORKER_PATH,
@@ -21,6 +22,7 @@ from tinycode_jupyter.providers.worker_client import (
     WorkerUnresponsive,
     worker_source,
 )
+from tinycode_jupyter.providers.worker_provider import rebuilt_exception
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -206,3 +208,13 @@ def test_worker_source_is_one_valid_module_with_a_single_future_import():
     compile(source, "<worker>", "exec")
     assert source.count("from __future__ import annotations") == 1
     assert "def read_bytes(" in source and "class Worker:" in source
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("FileNotFoundError", FileNotFoundError), ("ValueError", ValueError), ("UnicodeDecodeError", ProviderError),
+     ("SystemExit", ProviderError), ("KeyboardInterrupt", ProviderError), ("os.system", ProviderError)],
+)  # fmt: skip
+def test_worker_errors_become_builtin_exceptions_or_provider_errors(name, expected):
+    error = rebuilt_exception({"name": name, "value": "the message"})
+    assert type(error) is expected and "the message" in str(error)

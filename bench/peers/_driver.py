@@ -46,28 +46,34 @@ def emit(payload: dict[str, Any]) -> None:
 
 
 class ExecTimer:
-    """Wraps an agent's code executor and records how long each call took."""
+    """Wraps an agent's code executor, records how long each call took, and checks that the code ran.
 
-    def __init__(self) -> None:
+    ``failure`` maps an executor's result to an error text (None when the code ran fine).
+    """
+
+    def __init__(self, failure: Callable[[Any], str | None] = lambda result: None) -> None:
         self.durations: list[float] = []
+        self.failures: list[str] = []
+        self._failure = failure
+
+    def _done(self, started: float, result: Any) -> Any:
+        self.durations.append(time.perf_counter() - started)
+        problem = self._failure(result)
+        if problem:
+            self.failures.append(problem)
+        return result
 
     def wrap_async(self, func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
-            try:
-                return await func(*args, **kwargs)
-            finally:
-                self.durations.append(time.perf_counter() - started)
+            return self._done(started, await func(*args, **kwargs))
 
         return timed
 
     def wrap_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                self.durations.append(time.perf_counter() - started)
+            return self._done(started, func(*args, **kwargs))
 
         return timed
 
@@ -88,6 +94,8 @@ async def measure(
         elapsed = time.perf_counter() - started
         if str(answer).strip() != FINAL:
             raise RuntimeError(f"the trajectory ended with {answer!r}, not {FINAL!r}")
+        if timer.failures:
+            raise RuntimeError(f"the agent's code did not run: {timer.failures[0][:300]}")
         if len(timer.durations) != executions:
             raise RuntimeError(f"{len(timer.durations)} code executions, expected {executions}")
         executed = sum(timer.durations)

@@ -26,7 +26,7 @@ async def trajectory(url: str, provider: str, runs: int, workdir: str) -> dict:
 
     agent = TinyCodeAgent(model="openai/ours", api_key="bench", model_kwargs={"api_base": url, "num_retries": 0},
                           provider=provider, default_workdir=workdir, max_turns=STEPS + 1)  # fmt: skip
-    timer = ExecTimer()
+    timer = ExecTimer(lambda result: None if result.ok else f"{result.error or result.stderr}")
     agent.provider.run_python = timer.wrap_async(agent.provider.run_python)  # type: ignore[method-assign]
     async with agent:
         return await measure(lambda: agent.run(PROMPT), agent.reset, timer, runs)

@@ -2,7 +2,10 @@
 
 Modes: ``inprocess`` (its ``modal`` provider with ``local_execution=True``:
 Modal's ``.local()`` runs the code in this process) and ``bubblewrap`` (its
-Linux sandbox: a new bwrap process per step).
+Linux sandbox: a new bwrap process per step). Its bubblewrap provider does not
+bind the interpreter into the sandbox, so without ``additional_read_dirs`` every
+step fails with "bwrap: execvp .../bin/python: No such file or directory"; the
+driver passes this venv and the base interpreter's prefix.
 """
 from __future__ import annotations
 
@@ -20,13 +23,14 @@ async def main() -> None:
     from tinyagent import TinyCodeAgent
 
     provider = "modal" if args.mode == "inprocess" else "bubblewrap"
+    config = {"additional_read_dirs": sorted({sys.prefix, sys.base_prefix})} if provider == "bubblewrap" else {}
     with tempfile.TemporaryDirectory() as workdir:
         agent = TinyCodeAgent(
             model="openai/tinyagent", api_key="bench", provider=provider, local_execution=True,
-            provider_fallback=False, model_kwargs={"api_base": args.url}, default_workdir=workdir,
+            provider_fallback=False, provider_config=config, model_kwargs={"api_base": args.url}, default_workdir=workdir,
             enable_custom_instructions=False, retry_config={"max_retries": 0},
         )  # fmt: skip
-        timer = ExecTimer()
+        timer = ExecTimer(lambda result: result.get("error_traceback") or result.get("stderr") or None)
         agent.code_provider.execute_python = timer.wrap_async(agent.code_provider.execute_python)
         try:
             result = await measure(lambda: agent.run(PROMPT, max_turns=STEPS + 1), agent.clear_conversation, timer, args.runs)

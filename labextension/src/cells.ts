@@ -120,3 +120,20 @@ export function upsertCell(notebook: SharedNotebook, request: IUpsertCell): numb
   });
   return notebook.cells.filter(cell => cellTag(cell).run_id === request.run_id).length;
 }
+
+/**
+ * The anchor for a new run started from the cell `cellId`: that cell, or, when earlier
+ * runs wrote cells below it, the last of those (followed through runs anchored there),
+ * so the new run's cells come after them instead of replacing them.
+ */
+export function appendAnchor(notebook: SharedNotebook, cellId: string): string {
+  let anchor = cellId;
+  for (let hops = 0; hops < notebook.cells.length; hops++) {
+    const written = notebook.cells.filter(cell => cellTag(cell).anchor_cell_id === anchor);
+    if (written.length === 0) {
+      break;
+    }
+    anchor = written[written.length - 1].id;
+  }
+  return anchor;
+}

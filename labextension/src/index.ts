@@ -1,13 +1,14 @@
 /**
  * tinycode-jupyter: JupyterLab 4 / Notebook 7 plugins.
  *
- * `cells` writes the agent's results back into the notebook as cells. Further
- * plugins (the sidebar chat) go in their own module and into the exported list.
+ * `cells` writes the agent's results back into the notebook as cells; `sidebar`
+ * (in `sidebar.ts`) is the chat with the agent in the active notebook's kernel.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
 import { watchNotebook } from './comm';
+import { sidebar } from './sidebar';
 
 const cells: JupyterFrontEndPlugin<void> = {
   id: 'tinycode-jupyter:cells',
@@ -20,4 +21,4 @@ const cells: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [cells];
+export default [cells, sidebar];

@@ -13,17 +13,22 @@ answers, at ``max_turns``, or on **Stop**:
 - on ipykernel >= 7.4 it is also seen on the kernel's shell-channel thread the moment it
   arrives (:func:`_stop_on_arrival`), so it interrupts a step that keeps the main thread
   busy (a long ``time.sleep`` in agent code), as **Kernel → Interrupt** does.
+
+JupyterLab 4.6 sends widget messages to a kernel subshell (a thread of its own). The
+prompt's edits and Send's clicks are routed to the main shell instead (:func:`.to_main_shell`),
+in order; a kernel that cannot route them hands the run over to its main thread.
 """
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 from typing import Any, Callable
 
 from ..errors import RunCancelled, TinyCodeError
 from ..record import RunResult
 from .cell_output import CellOutput, Schedule
-from .comm_arrival import on_arrival
+from .comm_arrival import on_arrival, to_main_shell
 from .kernel_runner import KernelRunner
 
 log = logging.getLogger(__name__)
@@ -84,11 +89,19 @@ class ChatWidget:
         self.send_button.on_click(lambda _: self.send())
         self.stop_button.on_click(lambda _: self.stop())
         _stop_on_arrival(self.stop_button, self.stop)
+        for control in (self.prompt, self.send_button):
+            to_main_shell(getattr(control, "comm", None), _always)
 
     def send(self, prompt: str | None = None) -> RunResult | None:
-        """Run the agent on ``prompt`` (default: the prompt box's text); call it on the kernel's main thread."""
+        """Run the agent on ``prompt`` (default: the prompt box's text) and return its answer.
+
+        Off the kernel's main thread the run is handed over to it, and None is returned.
+        """
         text = (self.prompt.value if prompt is None else prompt).strip()
         if not text:
+            return None
+        if threading.current_thread() is not threading.main_thread():
+            _on_main_thread(lambda: self.send(text))
             return None
         if self.session.running:
             self._note(BUSY_NOTE)
@@ -121,6 +134,17 @@ class ChatWidget:
     def _show_running(self, running: bool) -> None:
         self.send_button.disabled = running
         self.stop_button.disabled = not running
+
+
+def _always(data: Any) -> bool:
+    return True
+
+
+def _on_main_thread(func: Callable[[], Any]) -> None:
+    """Run ``func`` on the kernel's main thread, as soon as it is free."""
+    from IPython import get_ipython
+
+    get_ipython().kernel.io_loop.add_callback(func)
 
 
 def _is_click(data: Any) -> bool:

@@ -4,16 +4,18 @@
 sidebar that opens a comm gets a :class:`SidebarChat`. A ``run`` message is handled on
 the kernel's main thread, like a widget click (see :mod:`.chat_widget`): the agent runs
 through the kernel's :class:`.AgentSession`, its code in the user's namespace, and the
-kernel is busy until the run ends. ``stop`` is noticed the moment it arrives
+kernel is busy until the run ends; ``run`` goes to the main shell even when the frontend
+addresses a subshell (:func:`.to_main_shell`). ``stop`` is noticed the moment it arrives
 (:func:`.on_arrival`), so it ends a long step as **Kernel → Interrupt** does.
 """
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable
 
 from . import chat_protocol as protocol
-from .comm_arrival import on_arrival
+from .comm_arrival import on_arrival, to_main_shell
 
 log = logging.getLogger(__name__)
 Settings = Callable[[], dict[str, Any]]
@@ -29,7 +31,8 @@ class SidebarChat:
         self._runner: Any = None
         comm.on_msg(self._on_message)
         comm.on_close(lambda _message: self.stop())
-        on_arrival(comm, _is_stop, self.stop)
+        on_arrival(comm, _is_action("stop"), self.stop)
+        to_main_shell(comm, _is_action("run"))
         comm.send(protocol.READY)
 
     def _on_message(self, message: dict[str, Any]) -> None:
@@ -54,6 +57,8 @@ class SidebarChat:
                 raise UsageError("the prompt is empty")
             if anchor_cell_id is not None and not isinstance(anchor_cell_id, str):
                 raise UsageError("anchor_cell_id must be a cell id or null")
+            if threading.current_thread() is not threading.main_thread():
+                raise UsageError("this kernel handled the request on a subshell; the agent runs only on the main shell")
             self._run(prompt.strip(), anchor_cell_id, self.settings())
             status = "ok"
         except RunCancelled:
@@ -93,8 +98,8 @@ class SidebarChat:
         self.comm.send(protocol.event("error", error_type=type(exc).__name__, message=str(exc)))
 
 
-def _is_stop(data: Any) -> bool:
-    return isinstance(data, dict) and data.get("action") == "stop"
+def _is_action(action: str) -> Callable[[Any], bool]:
+    return lambda data: isinstance(data, dict) and data.get("action") == action
 
 
 def register(magics: Any) -> None:

@@ -1,14 +1,20 @@
 """The ``local`` provider: a persistent worker process inside a bubblewrap sandbox.
 
-The sandbox has no network, runs as ``nobody`` in its own user, PID, IPC and
-mount namespaces, sees the system read-only, a private ``/tmp``, and writes
+The sandbox has no network, runs as ``nobody`` in its own user, PID, IPC, UTS
+and mount namespaces, sees the system read-only, a private ``/tmp``, and writes
 only to the work directory and ``additional_write_dirs``. The worker gets a
 minimal environment (no API keys), and rlimits on memory, CPU time, file size,
-open files and processes; as root, whose processes the kernel exempts from the
-process-count rlimit, a cgroup holds the process count (see :mod:`.cgroup`).
+open files and processes.
+
+When the host runs as root, the sandbox user maps to root outside, so two
+things rlimits and file permissions would normally give are added explicitly:
+a cgroup holds the process count and total memory (the kernel exempts root
+from RLIMIT_NPROC, see :mod:`.cgroup`), and kernel knobs such as
+``/proc/sys`` are mounted read-only (see :mod:`.bwrap`).
 
 ``provider_config={"sandbox": False}`` runs the same worker as a plain
-subprocess: persistent state and limits, but **no isolation**.
+subprocess: persistent state, limits and a scrubbed environment, but **no
+isolation**: the code can read and write your files and signal your processes.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import signal
 import subprocess
 import sys
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,8 +47,9 @@ logger = logging.getLogger(__name__)
 SANDBOX_WORKER_DIR = "/opt/tinycode"
 _MB = 1 << 20
 _STDERR_TAIL = 4000
+_LIMITS = ("memory_limit_mb", "cpu_time_limit_s", "file_size_limit_mb", "max_processes", "max_open_files", "tmp_size_mb")
 _SIGNAL_HINTS = {
-    signal.SIGKILL: "killed: the memory or CPU-time limit may have been reached, or it was killed",
+    signal.SIGKILL: "a memory or CPU-time limit may have been reached, or something killed it",
     signal.SIGXCPU: "the CPU-time limit was reached",
     signal.SIGSEGV: "the process crashed",
 }
@@ -69,12 +77,12 @@ class LocalSettings:
     tmp_size_mb: int = 512
 
     def __post_init__(self) -> None:
-        for name in ("memory_limit_mb", "cpu_time_limit_s", "file_size_limit_mb", "max_processes", "max_open_files", "tmp_size_mb"):
+        for name in _LIMITS:
             value = getattr(self, name)
             if value is None and name != "tmp_size_mb":
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigurationError(f"provider_config[{name!r}] must be a positive integer (or None for no limit), got {value!r}")
+                raise ConfigurationError(f"provider_config[{name!r}] must be a positive int or None (no limit), not {value!r}")
         for name in ("additional_read_dirs", "additional_write_dirs"):
             paths = getattr(self, name)
             if isinstance(paths, str):
@@ -161,22 +169,23 @@ class LocalWorker(WorkerHandle):
         self._finalizer = weakref.finalize(self, _terminate, process, cgroup, token)
 
     @classmethod
-    async def spawn_plain(cls, argv: list[str], env: dict[str, str], cwd: str) -> "LocalWorker":
+    async def spawn_plain(cls, launcher: "Launcher", argv: list[str], env: dict[str, str], cwd: str) -> "LocalWorker":
         """Start an unsandboxed worker; its environment carries a token that marks its descendants."""
         token = secrets.token_hex(16)
-        return cls(_popen(argv, {**env, TOKEN_VARIABLE: token}, cwd, ()), None, token)
+        return cls(await launcher.popen(argv, {**env, TOKEN_VARIABLE: token}, cwd, ()), None, token)
 
     @classmethod
-    async def spawn_sandboxed(cls, argv: list[str], env: dict[str, str], cwd: str, cgroup: SandboxCgroup | None) -> "LocalWorker":
+    async def spawn_sandboxed(cls, launcher: "Launcher", argv: list[str], env: dict[str, str], cwd: str,
+                              cgroup: SandboxCgroup | None) -> "LocalWorker":  # fmt: skip
         """Start bwrap; with a cgroup, bwrap waits (``--block-fd``) until its child has joined it."""
         if cgroup is None:
-            return cls(_popen(argv, env, cwd, ()), None, None)
+            return cls(await launcher.popen(argv, env, cwd, ()), None, None)
         info_read, info_write = os.pipe()
         block_read, block_write = os.pipe()
         gate = ["--info-fd", str(info_write), "--block-fd", str(block_read)]
         argv = argv[: argv.index("--")] + gate + argv[argv.index("--") :]
         try:
-            worker = cls(_popen(argv, env, cwd, (info_write, block_read)), cgroup, None)
+            worker = cls(await launcher.popen(argv, env, cwd, (info_write, block_read)), cgroup, None)
         finally:
             os.close(info_write)
             os.close(block_read)
@@ -211,6 +220,28 @@ def _popen(argv: list[str], env: dict[str, str], cwd: str, pass_fds: tuple[int, 
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env, cwd=cwd, pass_fds=pass_fds, start_new_session=True,
     )  # fmt: skip
+
+
+class Launcher:
+    """Starts worker processes from one long-lived thread of its own.
+
+    bwrap's ``--die-with-parent`` (PR_SET_PDEATHSIG) fires when the *thread*
+    that started it ends, and the agent may run in short-lived threads (one
+    per notebook cell): the sandbox must not die with them. Shut down on close.
+    """
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def popen(self, argv: list[str], env: dict[str, str], cwd: str, pass_fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinycode-launcher")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, _popen, argv, env, cwd, pass_fds)
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
 
 async def _sandbox_pid(info_fd: int) -> int:
@@ -282,6 +313,7 @@ class LocalProvider(WorkerProvider):
         self.workdir = os.path.realpath(self.workdir)
         self.settings: LocalSettings = settings
         self.interpreter = Interpreter.resolve(settings.python_env_path)
+        self._launcher = Launcher()
         if not settings.sandbox:
             self.capabilities = Capabilities(isolated=False, network=True, persistent_state=True)  # type: ignore[misc]
             self.bwrap = None
@@ -295,6 +327,12 @@ class LocalProvider(WorkerProvider):
                     "(or your distribution's package), or pass provider_config={'sandbox': False} to run without isolation"
                 )
 
+    async def _close(self) -> None:
+        try:
+            await super()._close()
+        finally:
+            self._launcher.shutdown()  # after the worker is gone: its thread is the sandbox's "parent"
+
     def _startup_error(self, report: str) -> ProviderError:
         if self.bwrap is None:
             return super()._startup_error(report)
@@ -305,10 +343,10 @@ class LocalProvider(WorkerProvider):
         env = worker_env(self.workdir, self.interpreter, self.settings.env)
         if self.bwrap is None:
             argv = [self.interpreter.executable, "-u", str(WORKER_PATH), config]
-            return await LocalWorker.spawn_plain(argv, env, self.workdir)
+            return await LocalWorker.spawn_plain(self._launcher, argv, env, self.workdir)
         command = [self.interpreter.executable, "-u", f"{SANDBOX_WORKER_DIR}/worker.py", config]
         argv = bwrap_argv(self.bwrap, self._layout(), command)
-        return await LocalWorker.spawn_sandboxed(argv, env, self.workdir, self._cgroup())
+        return await LocalWorker.spawn_sandboxed(self._launcher, argv, env, self.workdir, self._cgroup())
 
     def _layout(self) -> SandboxLayout:
         settings = self.settings

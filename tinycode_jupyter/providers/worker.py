@@ -5,11 +5,11 @@ Launched as ``python -u worker.py [CONFIG_JSON]`` next to ``fileops.py``, or as
 by this file's (see ``worker_client.worker_source``).
 
 Protocol: one JSON object per line. The host sends requests
-``{"id", "op", ...}`` with ``op`` in ``ping``, ``exec``, ``shell``, ``fs``,
-``define_tools`` and ``interrupt``; the worker answers every request except
-``interrupt`` with ``{"id", "type": "result", ...}``. While code runs, the
-worker may send ``{"type": "tool_call", "id", "name", "args"}`` and waits for
-``{"type": "tool_result", "id", "ok", "value" | "error"}``.
+``{"id", "op", ...}`` with ``op`` in ``ping``, ``exec``, ``shell``, ``fs`` and
+``define_tools``, and the worker answers each with ``{"id", "type": "result",
+...}``. ``{"op": "interrupt", "id"}`` stops request ``id`` and is not answered.
+While code runs, the worker may send ``{"type": "tool_call", "id", "name",
+"args"}`` and waits for ``{"type": "tool_result", "id", "ok", "value" | "error"}``.
 
 At start-up the protocol channel moves off fds 0/1; fd 0 becomes /dev/null and
 fds 1/2 become pipes drained into bounded head+tail buffers, so anything user

@@ -110,7 +110,8 @@ class WorkerProvider(Provider):
             await client.close()
             await handle.kill(wait=self.options.interrupt_grace)
             raise self._startup_error(f"{exc}; {await handle.exit_report()}") from exc
-        self.worker_info = reply.get("value") or {}
+        value = reply.get("value")
+        self.worker_info = value if isinstance(value, dict) else {}
         self._handle, self._client, self._tools_defined = handle, client, None
         logger.debug("%s worker started: %s", self.name, self.worker_info)
 
@@ -180,9 +181,10 @@ class WorkerProvider(Provider):
         value = reply.get("value")
         if op != "read_bytes":
             return value
-        if not isinstance(value, str):
-            raise ProviderError(f"{self.name}: read_bytes returned {type(value).__name__}, not base64 text")
-        return base64.b64decode(value)
+        try:
+            return base64.b64decode(_as_text(value), validate=True)
+        except ValueError as exc:
+            raise ProviderError(f"{self.name}: read_bytes returned something that is not base64 text: {exc}") from exc
 
     async def interrupt(self) -> None:
         if self._client is not None:
@@ -211,7 +213,7 @@ def exec_result(reply: Mapping[str, Any]) -> ExecResult:
     return ExecResult(
         stdout=_as_text(reply.get("stdout")),
         stderr=_as_text(reply.get("stderr")),
-        displays=[_safe_bundle(b) for b in reply.get("displays") or [] if isinstance(b, dict)],
+        displays=[_safe_bundle(b) for b in _as_list(reply.get("displays")) if isinstance(b, dict)],
         value=None if reply.get("value") is None else _as_text(reply.get("value")),
         error=_exec_error(error) if isinstance(error, dict) else None,
         timed_out=bool(reply.get("timed_out")),
@@ -219,12 +221,17 @@ def exec_result(reply: Mapping[str, Any]) -> ExecResult:
     )
 
 
-def rebuilt_exception(error: Mapping[str, Any]) -> Exception:
+def rebuilt_exception(error: Any) -> Exception:
     """The worker's exception as a built-in exception of the same name (else ProviderError); never unpickled."""
+    if not isinstance(error, Mapping):
+        return ProviderError(f"the worker reported an error it did not describe: {error!r:.200}")
     name, value = _as_text(error.get("name")), _as_text(error.get("value"))
     kind = getattr(builtins, name, None)
     if isinstance(kind, type) and issubclass(kind, Exception):
-        return kind(value)
+        try:
+            return kind(value)
+        except TypeError:  # a built-in exception that needs more arguments (e.g. UnicodeDecodeError)
+            pass
     return ProviderError(f"{name}: {value}")
 
 
@@ -238,6 +245,10 @@ def _safe_bundle(bundle: Mapping[str, Any]) -> dict[str, str]:
 
 def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _as_int(value: Any) -> int | None:

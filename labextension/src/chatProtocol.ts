@@ -1,0 +1,93 @@
+/**
+ * The sidebar chat protocol: the TypeScript side of
+ * `tinycode_jupyter/jupyter/chat_protocol.py`, which is the contract.
+ */
+
+/** The comm target the kernel registers on `%load_ext tinycode_jupyter`. */
+export const CHAT_TARGET = 'tinycode_jupyter.chat';
+/** What the sidebar says when the kernel has not registered the target. */
+export const LOAD_HINT =
+  'Run `%load_ext tinycode_jupyter` in this notebook (or use the Python 3 (agent) kernel), then send again.';
+
+/** A message to the kernel. */
+export type ChatRequest =
+  | { action: 'run'; prompt: string; anchor_cell_id: string | null }
+  | { action: 'stop' };
+
+export type RunStatus = 'ok' | 'stopped' | 'error';
+
+/** One event of a run, streamed by the kernel. */
+export type ChatEvent =
+  | { kind: 'start'; run_id: string; model: string }
+  | { kind: 'text'; turn: number; text: string }
+  | { kind: 'tool_start'; id: string; name: string; code?: string; command?: string; arguments?: string }
+  | { kind: 'tool_end'; id: string; name: string; ok: boolean; output: string; images: string[] }
+  | { kind: 'answer'; turn: number; text: string }
+  | {
+      kind: 'usage';
+      model: string;
+      turns: number;
+      prompt_tokens: number;
+      completion_tokens: number;
+      cost_usd: number;
+      duration_s: number;
+    }
+  | { kind: 'error'; error_type: string; message: string }
+  | { kind: 'done'; status: RunStatus };
+
+/** A message from the kernel. */
+export type ChatReply = { action: 'ready'; version: number } | ({ action: 'event' } & ChatEvent);
+
+type FieldType = 'string' | 'number' | 'boolean' | 'strings' | 'string?';
+
+const FIELDS: { [K in ChatEvent['kind']]: Record<string, FieldType> } = {
+  start: { run_id: 'string', model: 'string' },
+  text: { turn: 'number', text: 'string' },
+  tool_start: { id: 'string', name: 'string', code: 'string?', command: 'string?', arguments: 'string?' },
+  tool_end: { id: 'string', name: 'string', ok: 'boolean', output: 'string', images: 'strings' },
+  answer: { turn: 'number', text: 'string' },
+  usage: {
+    model: 'string',
+    turns: 'number',
+    prompt_tokens: 'number',
+    completion_tokens: 'number',
+    cost_usd: 'number',
+    duration_s: 'number'
+  },
+  error: { error_type: 'string', message: 'string' },
+  done: { status: 'string' }
+};
+
+function hasType(value: unknown, type: FieldType): boolean {
+  switch (type) {
+    case 'strings':
+      return Array.isArray(value) && value.every(item => typeof item === 'string');
+    case 'string?':
+      return value === undefined || typeof value === 'string';
+    default:
+      return typeof value === type;
+  }
+}
+
+/** Validate a message from the kernel; throws an Error saying what is wrong. */
+export function parseReply(data: unknown): ChatReply {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new Error('message data must be an object');
+  }
+  const message = data as Record<string, unknown>;
+  if (message.action === 'ready') {
+    return message as unknown as ChatReply;
+  }
+  if (message.action !== 'event') {
+    throw new Error(`unknown action ${JSON.stringify(message.action)}`);
+  }
+  if (typeof message.kind !== 'string' || !Object.prototype.hasOwnProperty.call(FIELDS, message.kind)) {
+    throw new Error(`unknown event kind ${JSON.stringify(message.kind)}`);
+  }
+  for (const [key, type] of Object.entries(FIELDS[message.kind as ChatEvent['kind']])) {
+    if (!hasType(message[key], type)) {
+      throw new Error(`"${key}" of a ${message.kind as string} event must be of type ${type}`);
+    }
+  }
+  return message as unknown as ChatReply;
+}

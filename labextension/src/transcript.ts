@@ -1,0 +1,158 @@
+/**
+ * The chat's transcript: prompts, the model's text, tool calls with code and output,
+ * answers, usage footers and notes. Markdown is rendered untrusted (sanitised).
+ */
+import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { MimeModel } from '@jupyterlab/rendermime';
+import { Panel, Widget } from '@lumino/widgets';
+
+import { ChatEvent } from './chatProtocol';
+
+type ToolStart = Extract<ChatEvent, { kind: 'tool_start' }>;
+type ToolEnd = Extract<ChatEvent, { kind: 'tool_end' }>;
+type Usage = Extract<ChatEvent, { kind: 'usage' }>;
+
+/** How close to the bottom (px) counts as "following" the stream. */
+const FOLLOW_SLACK = 48;
+
+function element(tag: string, className: string, text?: string): HTMLElement {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+function footer(usage: Usage): string {
+  const tokens = `${usage.prompt_tokens.toLocaleString('en')} prompt + ${usage.completion_tokens.toLocaleString('en')} completion tokens`;
+  const turns = `${usage.turns} ${usage.turns === 1 ? 'turn' : 'turns'}`;
+  return `${usage.model} · ${turns} · ${tokens} · $${usage.cost_usd.toFixed(4)} · ${usage.duration_s.toFixed(1)} s`;
+}
+
+/** A markdown entry that re-renders in order, however fast the updates come. */
+class MarkdownEntry {
+  readonly widget: ReturnType<IRenderMimeRegistry['createRenderer']>;
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(rendermime: IRenderMimeRegistry) {
+    this.widget = rendermime.createRenderer('text/markdown');
+    this.widget.addClass('jp-tinycode-text');
+  }
+
+  render(text: string, onRendered: () => void): void {
+    const model = new MimeModel({ data: { 'text/markdown': text }, trusted: false });
+    this.pending = this.pending
+      .then(() => this.widget.renderModel(model))
+      .then(onRendered, error => console.error('tinycode-jupyter: cannot render markdown:', error));
+  }
+}
+
+export class Transcript extends Panel {
+  private turns = new Map<number, MarkdownEntry>();
+  private tools = new Map<string, HTMLElement>();
+
+  constructor(private readonly rendermime: IRenderMimeRegistry) {
+    super();
+    this.addClass('jp-tinycode-transcript');
+  }
+
+  /** The user's prompt; starts a new run. */
+  addPrompt(text: string): void {
+    this.turns.clear();
+    this.tools.clear();
+    this.follow(() => this.add(element('div', 'jp-tinycode-prompt', text)));
+  }
+
+  addNote(text: string, kind: 'note' | 'error' = 'note'): void {
+    this.follow(() => this.add(element('div', `jp-tinycode-${kind}`, text)));
+  }
+
+  apply(event: ChatEvent): void {
+    switch (event.kind) {
+      case 'text':
+      case 'answer':
+        this.showText(event.turn, event.text, event.kind === 'answer');
+        break;
+      case 'tool_start':
+        this.follow(() => this.showToolStart(event));
+        break;
+      case 'tool_end':
+        this.follow(() => this.showToolEnd(event));
+        break;
+      case 'usage':
+        this.follow(() => this.add(element('div', 'jp-tinycode-usage', footer(event))));
+        break;
+      case 'error':
+        this.addNote(`${event.error_type}: ${event.message}`, 'error');
+        break;
+      case 'done':
+        if (event.status === 'stopped') {
+          this.addNote('Stopped. The kernel is ready; the conversation so far is kept.');
+        }
+        break;
+    }
+  }
+
+  private showText(turn: number, text: string, isAnswer: boolean): void {
+    const following = this.isFollowing();
+    let entry = this.turns.get(turn);
+    if (entry === undefined) {
+      entry = new MarkdownEntry(this.rendermime);
+      this.turns.set(turn, entry);
+      this.addWidget(entry.widget);
+    }
+    entry.widget.toggleClass('jp-tinycode-answer', isAnswer);
+    entry.render(text, () => following && this.scrollToEnd());
+  }
+
+  private showToolStart(event: ToolStart): void {
+    const block = element('div', 'jp-tinycode-tool');
+    block.dataset.tool = event.name;
+    block.append(element('div', 'jp-tinycode-tool-name', `▶ ${event.name}`));
+    const body = event.code ?? event.command ?? event.arguments ?? '';
+    block.append(element('pre', 'jp-tinycode-code', body));
+    this.tools.set(event.id, block);
+    this.add(block);
+  }
+
+  private showToolEnd(event: ToolEnd): void {
+    let block = this.tools.get(event.id);
+    if (block === undefined) {
+      block = element('div', 'jp-tinycode-tool');
+      this.add(block);
+    }
+    const output = element('pre', 'jp-tinycode-output', event.output);
+    output.classList.toggle('jp-mod-error', !event.ok);
+    block.append(output);
+    for (const png of event.images) {
+      const image = document.createElement('img');
+      image.className = 'jp-tinycode-image';
+      image.src = `data:image/png;base64,${png}`;
+      image.alt = `figure from ${event.name}`;
+      block.append(image);
+    }
+  }
+
+  private add(node: HTMLElement): void {
+    this.addWidget(new Widget({ node }));
+  }
+
+  private isFollowing(): boolean {
+    const node = this.node;
+    return node.scrollHeight - node.scrollTop - node.clientHeight <= FOLLOW_SLACK;
+  }
+
+  /** Make a change; keep the newest entry in view if the user was at the end. */
+  private follow(change: () => void): void {
+    const following = this.isFollowing();
+    change();
+    if (following) {
+      this.scrollToEnd();
+    }
+  }
+
+  private scrollToEnd(): void {
+    this.node.scrollTop = this.node.scrollHeight;
+  }
+}
