@@ -6,7 +6,9 @@ finally prints both back; its answer is what its sandbox printed. Measured per
 level: throughput (turns/s), p50/p95 turn latency (from one ``llm_start`` to the
 next), memory of this process plus every sandbox (RSS of the process tree),
 cross-talk (an agent whose answer is not its own secret) and processes or
-cgroups left behind once every agent is closed.
+cgroups left behind once every agent is closed. With the default zero-latency
+model every turn is CPU work in this one process, so throughput stops growing
+once both cores are busy; ``--latency`` adds a model delay to see overlap.
 
 Run: .venv/bin/python bench/bench_scaling.py [--levels 1 4 16 64] [--json PATH]
 """
@@ -180,12 +182,13 @@ async def run_level(count: int, url: str) -> LevelResult:
     )  # fmt: skip
 
 
-async def measure(levels: list[int]) -> list[LevelResult]:
+async def measure(levels: list[int], latency: float = 0.0) -> list[LevelResult]:
+    """One :class:`LevelResult` per number of agents; ``latency``: seconds the model waits before each answer."""
     from tinycode_jupyter.llm import import_litellm
     from tinycode_jupyter.testing import ScriptedServer
 
     import_litellm()
-    with ScriptedServer(responder) as server:
+    with ScriptedServer(responder, latency=latency) as server:
         await run_level(1, server.url)  # warm-up: the first model call pays for litellm's lazy imports
         return [await run_level(count, server.url) for count in levels]
 
@@ -193,9 +196,10 @@ async def measure(levels: list[int]) -> list[LevelResult]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
+    parser.add_argument("--latency", type=float, default=0.0, help="model latency in seconds (default 0: framework cost only)")
     parser.add_argument("--json", help="output path (default bench/results/scaling.json)")
     args = parser.parse_args()
-    results = asyncio.run(measure(args.levels))
+    results = asyncio.run(measure(args.levels, args.latency))
     rows: list[tuple[str, float | str, str]] = []
     for r in results:
         rows += [
@@ -206,7 +210,7 @@ def main() -> None:
             (f"{r.agents:>2} agents: failed, cross-talk, leftover processes, cgroups",
              f"{r.failed}, {r.cross_talk}, {r.leftover_processes}, {r.leftover_cgroups}", "bar 0, 0, 0, 0"),
         ]  # fmt: skip
-    report("scaling", rows, {"levels": [asdict(r) for r in results]}, args.json)
+    report("scaling", rows, {"latency_s": args.latency, "levels": [asdict(r) for r in results]}, args.json)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,14 @@ def _local_unsandboxed(workdir: Path) -> Provider:
     return LocalProvider(workdir, sandbox=False)
 
 
+def _kernel(workdir: Path) -> Provider:
+    from tinycode_jupyter.providers.kernel import KernelProvider
+
+    return KernelProvider(str(workdir))
+
+
 PROVIDER_FACTORIES: list[tuple[str, Callable[[Path], Provider]]] = [
+    ("kernel", _kernel),
     ("local", _local),
     ("local-unsandboxed", _local_unsandboxed),
 ]

@@ -206,6 +206,13 @@ def test_stop_while_the_model_is_answering(chat, frontend, server):
     assert "Stopped." in chat.text()
 
 
+def test_a_failed_run_says_why_in_the_transcript(chat, frontend, server):
+    server.add(fault("status", status=401, message="bad key"))
+    frontend.wait_idle(chat.send("Hello?"))
+    assert "**LLMAuthenticationError:**" in chat.text()
+    assert chat.state(chat.send_button)["disabled"] is False
+
+
 def test_a_cell_run_during_a_chat_run_waits_for_it_then_runs(chat, frontend, server):
     server.add(call("run_python", {"code": "marker = 'set by the agent'\nimport time\ntime.sleep(1.5)"}), say("Done."))
     send = chat.send("Set a marker.")
@@ -247,16 +254,16 @@ def test_widget_messages_sent_to_a_subshell_still_run_the_agent_on_the_main_thre
     subshell = frontend.create_subshell()
     frontend.run("import threading")
     server.add(call("run_python", {"code": "print('ran on', threading.current_thread().name)"}), say("Checked."))
-    chat.send("Which thread?", subshell)
-    frontend.wait_for(lambda: "Checked." in chat.text(), timeout=60)
+    frontend.wait_idle(chat.send("Which thread?", subshell))  # the click went to the main shell, which reports idle
     assert "**You:** Which thread?" in chat.text() and "ran on MainThread" in chat.text()
 
     server.add(call("run_python", {"code": LONG_STEP}))
-    chat.send("Sleep.", subshell)
-    frontend.wait_for(lambda: "▶ run_python" in chat.text().split("**You:** Sleep.")[-1] and "**You:** Sleep." in chat.text())
+    send = chat.send("Sleep.", subshell)
+    frontend.wait_for(lambda: "**You:** Sleep." in chat.text() and "▶ run_python" in chat.text().split("**You:** Sleep.")[1])
     time.sleep(0.5)
     stopped_at = time.monotonic()
     frontend.click(chat.stop_button, subshell)
-    frontend.wait_for(lambda: "Stopped." in chat.text().split("**You:** Sleep.")[-1], timeout=20)
+    frontend.wait_for(lambda: "Stopped." in chat.text().split("**You:** Sleep.")[1], timeout=20)
     assert time.monotonic() - stopped_at < 3.0
+    frontend.wait_idle(send)
     assert frontend.run("print(1 + 1)").strip() == "2"

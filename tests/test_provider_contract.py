@@ -91,6 +91,9 @@ async def test_timeout_is_a_result_and_the_next_step_works(provider):
 
 
 async def test_interrupt_stops_a_running_step(provider):
+    if provider.name == "kernel":
+        pytest.skip("the in-process kernel provider runs a step on the loop's own thread (as a cell runs on the "
+                    "kernel's); it is interrupted by SIGINT — Kernel → Interrupt, tested in test_magics_kernel.py")
     step = asyncio.ensure_future(provider.run_python("import time\ntime.sleep(30)"))
     await asyncio.sleep(0.5)
     await provider.interrupt()

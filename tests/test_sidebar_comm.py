@@ -20,6 +20,7 @@ from kernel_harness import Kernel
 
 pytestmark = pytest.mark.kernel
 LONG_STEP = "import time\nfor _ in range(600):\n    time.sleep(0.05)"
+TINY_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
 
 class SidebarClient:
@@ -146,6 +147,21 @@ def test_a_run_streams_its_events_and_writes_its_cells_below_the_anchor(sidebar,
     assert [m["cell"]["cell_type"] for m in upserts] == ["code", "markdown"]
     assert upserts[0]["cell"]["source"].startswith("total = sum(numbers)")
     assert upserts[1]["cell"]["source"] == "The total is **6**."
+
+
+def test_figures_travel_as_base64_pngs(sidebar, server):
+    sidebar.execute(
+        "import base64\nfrom IPython.display import Image, display\n"
+        f"PNG = base64.b64decode({TINY_PNG!r})\n"
+        "def show_figure():\n    display(Image(data=PNG, format='png'))"
+    )
+    server.add(call("run_python", {"code": "show_figure()\nprint('drawn')"}), say("Here is the figure."))
+    chat = sidebar.open()
+    sidebar.run(chat, "Draw it.", anchor_cell_id=None)
+
+    assert sidebar.wait_done(chat)["status"] == "ok"
+    [end] = sidebar.of_kind(chat, "tool_end")
+    assert end["images"] == [TINY_PNG] and "drawn" in end["output"]
 
 
 def test_runs_share_the_kernels_conversation_and_no_anchor_writes_no_cells(sidebar, server):

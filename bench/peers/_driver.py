@@ -1,6 +1,6 @@
 """What every agent driver shares (standard library only: drivers run in the peers' venvs).
 
-A driver runs ``--runs`` runs of the 20-step trajectory (the first is the
+A driver runs ``--runs`` runs of the ``--steps`` trajectory (the first is the
 cold one) against ``--url``, times the code execution separately (by wrapping
 the agent's executor), and prints one ``RESULT {json}`` line.
 """
@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from trajectories import FINAL, STEPS
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
@@ -28,17 +30,17 @@ def offline_tiktoken() -> None:
 
 offline_tiktoken()
 
-STEPS = 20
-FINAL = "done"
-PROMPT = "Run the 20-step trajectory."
+PROMPT = "Run the trajectory."
 
 
 def arguments(description: str, modes: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--url", required=True, help="OpenAI-compatible base URL of bench/peers/serve.py")
-    parser.add_argument("--runs", type=int, default=6, help="20-step runs; the first (cold) one is left out of the medians")
+    parser.add_argument("--runs", type=int, default=6, help="runs of the trajectory; the first (cold) one is left out of the medians")
     parser.add_argument("--mode", choices=modes, default=modes[0])
+    parser.add_argument("--steps", type=int, default=STEPS, help="model turns per run (the last one answers)")
     return parser.parse_args()
+
 
 
 def emit(payload: dict[str, Any]) -> None:
@@ -79,7 +81,7 @@ class ExecTimer:
 
 
 async def measure(
-    run_once: Callable[[], Awaitable[str]], reset: Callable[[], None], timer: ExecTimer, runs: int, executions: int = STEPS - 1
+    run_once: Callable[[], Awaitable[str]], reset: Callable[[], None], timer: ExecTimer, runs: int, steps: int, executions: int
 ) -> dict[str, Any]:
     """Time ``runs`` trajectories (the first one cold): per-turn wall time and framework overhead (wall minus execution).
 
@@ -100,8 +102,8 @@ async def measure(
             raise RuntimeError(f"{len(timer.durations)} code executions, expected {executions}")
         executed = sum(timer.durations)
         runs_out.append({
-            "per_turn_ms": elapsed / STEPS * 1000,
-            "overhead_per_turn_ms": (elapsed - executed) / STEPS * 1000,
+            "per_turn_ms": elapsed / steps * 1000,
+            "overhead_per_turn_ms": (elapsed - executed) / steps * 1000,
             "steps_ms": [d * 1000 for d in timer.durations],
         })  # fmt: skip
     warm = runs_out[1:] or runs_out

@@ -23,6 +23,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 from _common import report  # noqa: E402
 from kernel_load import BenchKernel  # noqa: E402
 from processes import ServerProcess, child_env, run_driver  # noqa: E402
+from trajectories import STEPS  # noqa: E402
 from venvs import PEERS, ensure  # noqa: E402
 
 log = logging.getLogger("peers")
@@ -34,13 +35,14 @@ IMPORTS = {
     "smolagents": "from smolagents import CodeAgent",
 }
 IMPORT_PROBE = "import time\n_t = time.perf_counter()\n{statement}\nprint('IMPORT', time.perf_counter() - _t)"
-DRIVERS = [  # (key, venv, script, mode, runs)
+DRIVERS = [  # (key, venv, script, mode, runs): each run is STEPS turns
     ("ours_kernel", None, "drive_ours.py", "kernel", 6),
     ("ours_local", None, "drive_ours.py", "local", 6),
     ("tinyagent_inprocess", "tinyagent", "drive_tinyagent.py", "inprocess", 6),
     ("smolagents", "smolagents", "drive_smolagents.py", "local-executor", 6),
 ]
 TINYAGENT_BWRAP = ("tinyagent_bubblewrap", "tinyagent", "drive_tinyagent.py", "bubblewrap", 1)
+"""One run only: every step of its sandbox starts a new process (seconds each)."""
 Measurements = dict[str, Any]
 
 
@@ -97,20 +99,22 @@ def load_ext_and_memory(pythons: dict[str, str | None], server: ServerProcess, k
     return out
 
 
-def trajectories(pythons: dict[str, str | None], server: ServerProcess, repeats: int) -> Measurements:
-    """Each agent's 20-step runs (interleaved over ``repeats`` rounds), with the prompt tokens it sent."""
+def trajectories(pythons: dict[str, str | None], server: ServerProcess, repeats: int, bwrap_steps: int) -> Measurements:
+    """Each agent's 20-step runs (interleaved over ``repeats`` rounds), with the prompt tokens it sent;
+    tinyagent-py's bubblewrap path runs once, ``bwrap_steps`` turns long."""
     out: Measurements = {}
-    plan = [d for _ in range(repeats) for d in DRIVERS] + [TINYAGENT_BWRAP]
-    for key, venv, script, mode, runs in plan:
+    plan = [(*d, STEPS) for _ in range(repeats) for d in DRIVERS] + [(*TINYAGENT_BWRAP, bwrap_steps)]
+    for key, venv, script, mode, runs, steps in plan:
         python = OURS if venv is None else pythons[venv]
         if python is None:
             out[key] = {"error": f"the {venv} venv could not be created"}
             continue
         server.command("reset")
         log.info("trajectory: %s", key)
-        result = run_driver(python, script, ["--url", server.url, "--mode", mode, "--runs", str(runs)], timeout=400)
+        arguments = ["--url", server.url, "--mode", mode, "--runs", str(runs), "--steps", str(steps)]
+        result = run_driver(python, script, arguments, timeout=400)
         tokens = server.command("tokens")["prompt_tokens"]
-        entry = out.setdefault(key, {"overhead_ms": [], "per_turn_ms": [], "steps_ms": [], "first_steps_ms": []})
+        entry = out.setdefault(key, {"steps": steps, "overhead_ms": [], "per_turn_ms": [], "steps_ms": [], "first_steps_ms": []})
         if "error" in result:
             entry["error"] = result["error"]
             continue
@@ -120,7 +124,7 @@ def trajectories(pythons: dict[str, str | None], server: ServerProcess, repeats:
         entry["steps_ms"] += [d for r in result["runs"] for d in r["steps_ms"]][1:]
         entry["first_steps_ms"].append(result["first_step_ms"])
         entry["fixed_prompt_tokens"] = tokens[0]
-        entry["run_prompt_tokens"] = sum(tokens[-20:])
+        entry["run_prompt_tokens"] = sum(tokens[-steps:])
         entry["requests_per_run"] = len(tokens) / len(result["runs"])
     for entry in out.values():
         if entry.get("overhead_ms"):
@@ -137,7 +141,7 @@ def sandbox_steps(server: ServerProcess) -> Measurements:
     return run_driver(OURS, "drive_ours.py", ["--url", server.url, "--mode", "sandbox-steps"], timeout=300)
 
 
-def measure(repeats: int, kernels: int, import_repeat: int) -> Measurements:
+def measure(repeats: int, kernels: int, import_repeat: int, bwrap_steps: int) -> Measurements:
     pythons = peer_pythons()
     measurements: Measurements = {"pythons": pythons}
     with ServerProcess() as server:
@@ -145,7 +149,7 @@ def measure(repeats: int, kernels: int, import_repeat: int) -> Measurements:
         measurements["imports"] = import_times(pythons, import_repeat)
         log.info("%%load_ext and memory")
         measurements["load_ext"] = load_ext_and_memory(pythons, server, kernels)
-        measurements["trajectories"] = trajectories(pythons, server, repeats)
+        measurements["trajectories"] = trajectories(pythons, server, repeats, bwrap_steps)
         log.info("sandbox steps")
         measurements["sandbox"] = sandbox_steps(server)
     return measurements
@@ -201,7 +205,7 @@ def rows(m: Measurements) -> list[tuple[str, float | str, str]]:
         ("overhead/turn, 20 steps: ours kernel (ms)", ov["ours_kernel"], ""),
         ("overhead/turn, 20 steps: ours local sandbox (ms)", ov["ours_local"], ""),
         ("overhead/turn, 20 steps: tinyagent-py in-process (ms)", ov["tinyagent_inprocess"], "peer figure 7.6"),
-        ("overhead/turn, 20 steps: tinyagent-py bubblewrap (ms)", ov["tinyagent_bubblewrap"], "1 run"),
+        (f"overhead/turn, {_get(t, 'tinyagent_bubblewrap', 'steps')} steps: tinyagent-py bubblewrap (ms)", ov["tinyagent_bubblewrap"], "1 run"),
         ("overhead/turn, 20 steps: smolagents CodeAgent (ms)", ov["smolagents"], ""),
         ("overhead ratio ours kernel / tinyagent-py in-process", *_ratio(ov["ours_kernel"], ov["tinyagent_inprocess"], 0.7)),
         ("sandbox step warm: ours local (ms)", warm_ours, "bar <= 5"),
@@ -229,10 +233,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="rounds of every in-process trajectory driver")
     parser.add_argument("--kernels", type=int, default=3, help="fresh kernels per %%load_ext measurement")
     parser.add_argument("--imports", type=int, default=5, help="import-time samples per agent")
+    parser.add_argument("--bwrap-steps", type=int, default=STEPS, help="turns of tinyagent-py's bubblewrap run (seconds per turn)")
     parser.add_argument("--json", help="output path (default bench/results/peers.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="  [peers] %(message)s")
-    measurements = measure(args.repeats, args.kernels, args.imports)
+    measurements = measure(args.repeats, args.kernels, args.imports, args.bwrap_steps)
     report("peers", rows(measurements), {"measurements": measurements}, args.json)
 
 

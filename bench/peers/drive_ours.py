@@ -15,21 +15,22 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1])]
-from _driver import PROMPT, STEPS, ExecTimer, arguments, emit, measure  # noqa: E402
+from _driver import PROMPT, ExecTimer, arguments, emit, measure  # noqa: E402
+from trajectories import model_name  # noqa: E402
 
 COLD_SANDBOXES = 5
 WARM_STEPS = 200
 
 
-async def trajectory(url: str, provider: str, runs: int, workdir: str) -> dict:
+async def trajectory(url: str, provider: str, runs: int, steps: int, workdir: str) -> dict:
     from tinycode_jupyter import TinyCodeAgent
 
-    agent = TinyCodeAgent(model="openai/ours", api_key="bench", model_kwargs={"api_base": url, "num_retries": 0},
-                          provider=provider, default_workdir=workdir, max_turns=STEPS + 1)  # fmt: skip
+    agent = TinyCodeAgent(model=f"openai/{model_name('ours', steps)}", api_key="bench", model_kwargs={"api_base": url, "num_retries": 0},
+                          provider=provider, default_workdir=workdir, max_turns=steps + 1)  # fmt: skip
     timer = ExecTimer(lambda result: None if result.ok else f"{result.error or result.stderr}")
     agent.provider.run_python = timer.wrap_async(agent.provider.run_python)  # type: ignore[method-assign]
     async with agent:
-        return await measure(lambda: agent.run(PROMPT), agent.reset, timer, runs)
+        return await measure(lambda: agent.run(PROMPT), agent.reset, timer, runs, steps, executions=steps - 1)
 
 
 async def sandbox_steps(workdir: str) -> dict:
@@ -58,7 +59,7 @@ async def main() -> None:
         if args.mode == "sandbox-steps":
             result = await sandbox_steps(workdir)
         else:
-            result = await trajectory(args.url, args.mode, args.runs, workdir)
+            result = await trajectory(args.url, args.mode, args.runs, args.steps, workdir)
     emit({"agent": "ours", "mode": args.mode, **result})
 
 

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _driver import PROMPT, STEPS, ExecTimer, arguments, emit, measure  # noqa: E402
+from _driver import PROMPT, ExecTimer, arguments, emit, measure  # noqa: E402
+from trajectories import model_name  # noqa: E402
 
 
 def timed_executor(executor: object, timer: ExecTimer) -> None:
@@ -24,15 +25,15 @@ async def main() -> None:
     args = arguments(__doc__.splitlines()[0], ["local-executor"])
     from smolagents import CodeAgent, LiteLLMModel
 
-    model = LiteLLMModel(model_id="openai/smolagents", api_base=args.url, api_key="bench", num_retries=0)
-    agent = CodeAgent(tools=[], model=model, max_steps=STEPS + 1, verbosity_level=0)
+    model = LiteLLMModel(model_id=f"openai/{model_name('smolagents', args.steps)}", api_base=args.url, api_key="bench", num_retries=0)
+    agent = CodeAgent(tools=[], model=model, max_steps=args.steps + 1, verbosity_level=0)
     timer = ExecTimer()
     timed_executor(agent.python_executor, timer)
 
     async def run_once() -> str:
         return str(agent.run(PROMPT, reset=True))
 
-    result = await measure(run_once, lambda: None, timer, args.runs, executions=STEPS)  # final_answer is code too
+    result = await measure(run_once, lambda: None, timer, args.runs, args.steps, executions=args.steps)  # final_answer is code too
     emit({"agent": "smolagents", "mode": args.mode, **result})
 
 

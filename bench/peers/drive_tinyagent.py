@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _driver import PROMPT, STEPS, ExecTimer, arguments, emit, measure  # noqa: E402
+from _driver import PROMPT, ExecTimer, arguments, emit, measure  # noqa: E402
+from trajectories import model_name  # noqa: E402
 
 
 async def main() -> None:
@@ -26,14 +27,15 @@ async def main() -> None:
     config = {"additional_read_dirs": sorted({sys.prefix, sys.base_prefix})} if provider == "bubblewrap" else {}
     with tempfile.TemporaryDirectory() as workdir:
         agent = TinyCodeAgent(
-            model="openai/tinyagent", api_key="bench", provider=provider, local_execution=True,
+            model=f"openai/{model_name('tinyagent', args.steps)}", api_key="bench", provider=provider, local_execution=True,
             provider_fallback=False, provider_config=config, model_kwargs={"api_base": args.url}, default_workdir=workdir,
             enable_custom_instructions=False, retry_config={"max_retries": 0},
         )  # fmt: skip
         timer = ExecTimer(lambda result: result.get("error_traceback") or result.get("stderr") or None)
         agent.code_provider.execute_python = timer.wrap_async(agent.code_provider.execute_python)
         try:
-            result = await measure(lambda: agent.run(PROMPT, max_turns=STEPS + 1), agent.clear_conversation, timer, args.runs)
+            run = lambda: agent.run(PROMPT, max_turns=args.steps + 1)  # noqa: E731
+            result = await measure(run, agent.clear_conversation, timer, args.runs, args.steps, executions=args.steps - 1)
         finally:
             await agent.close()
     emit({"agent": "tinyagent", "mode": args.mode, **result})

@@ -1,7 +1,7 @@
 """The loopback scripted model in its own process, reachable from every peer's venv.
 
 The request's ``model`` picks the trajectory (``ours``, ``tinyagent``,
-``smolagents``; see :mod:`trajectories`). Prints ``READY <url>`` and then
+``smolagents``, optionally ``-<steps>``; see :mod:`trajectories`). Prints ``READY <url>`` and then
 answers one command per stdin line with one JSON line on stdout:
 
 - ``reset``: forget the recorded requests;
@@ -20,16 +20,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trajectories import RESPONDERS  # noqa: E402
+from trajectories import respond  # noqa: E402
 
 COUNTING_MODEL = "gpt-4.1-mini"
-
-
-def route(request: dict[str, Any]) -> Any:
-    name = str(request.get("model", "")).rsplit("/", 1)[-1]
-    if name not in RESPONDERS:
-        raise ValueError(f"no trajectory for model {name!r}; use one of {sorted(RESPONDERS)}")
-    return RESPONDERS[name](request)
 
 
 def count_tokens(bodies: list[dict[str, Any]]) -> list[int]:
@@ -46,13 +39,13 @@ def count_tokens(bodies: list[dict[str, Any]]) -> list[int]:
 
 
 def chat_bodies(server: Any) -> list[dict[str, Any]]:
-    return [r["body"] for r in list(server.requests) if r["path"].endswith(("/chat/completions",)) and isinstance(r["body"], dict)]
+    return [r["body"] for r in list(server.requests) if r["path"].endswith("/chat/completions") and isinstance(r["body"], dict)]
 
 
 def main() -> None:
     from tinycode_jupyter.testing import ScriptedServer
 
-    server = ScriptedServer(route).start()
+    server = ScriptedServer(respond).start()
     print(f"READY {server.url}", flush=True)
     for line in sys.stdin:
         command = line.strip()

@@ -72,7 +72,13 @@ export class NotebookChat extends Panel implements IChatListener {
     }
     if (this.connection === null || !this.connection.usable || this.connection.kernel !== kernel) {
       this.connection?.dispose();
-      this.connection = new KernelChat(kernel, this);
+      this.connection = null;
+      try {
+        this.connection = new KernelChat(kernel, this);
+      } catch (error) {
+        this.transcript.addNote(`Cannot talk to this notebook’s kernel: ${error}`, 'error');
+        return;
+      }
     }
     this.prompt.value = '';
     this.transcript.addPrompt(text);

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import threading
 from typing import Any, Callable
 
@@ -32,8 +33,8 @@ from .comm_arrival import on_arrival, to_main_shell
 from .kernel_runner import KernelRunner
 
 log = logging.getLogger(__name__)
-BUSY_NOTE = "⏳ Another agent run is in progress in this kernel; wait for it or stop it."
-STOPPED_NOTE = "⏹ **Stopped.** The kernel is ready; the conversation so far is kept."
+BUSY_NOTE = "*Another agent run is in progress in this kernel; wait for it or stop it.*"
+STOPPED_NOTE = "**Stopped.** The kernel is ready; the conversation so far is kept."
 
 
 def _markdown(text: str) -> dict[str, str]:
@@ -78,7 +79,7 @@ class ChatWidget:
         self.session = session
         self.settings = settings
         self._runner: KernelRunner | None = None
-        self.transcript = widgets.VBox(layout=widgets.Layout(max_height="36em", overflow="auto"))
+        self.transcript = widgets.VBox()  # grows like any output: the prompt stays below the newest message
         self.prompt = widgets.Textarea(placeholder="Ask the agent; it runs code in this kernel. Name variables as {df}.",
                                        rows=3, layout=widgets.Layout(width="100%"))  # fmt: skip
         self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane",
@@ -116,7 +117,7 @@ class ChatWidget:
         except RunCancelled:
             self._note(STOPPED_NOTE)
         except TinyCodeError as exc:
-            self._note(f"⚠ **{type(exc).__name__}:** {exc}")
+            self._note(f"**{type(exc).__name__}:** {exc}")
         finally:
             self._runner = None
             self._show_running(False)
@@ -141,10 +142,17 @@ def _always(data: Any) -> bool:
 
 
 def _on_main_thread(func: Callable[[], Any]) -> None:
-    """Run ``func`` on the kernel's main thread, as soon as it is free."""
+    """Run ``func`` on the kernel's main thread as soon as it is free, interruptible as a request would be."""
     from IPython import get_ipython
 
-    get_ipython().kernel.io_loop.add_callback(func)
+    def interruptible() -> None:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            func()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    get_ipython().kernel.io_loop.add_callback(interruptible)
 
 
 def _is_click(data: Any) -> bool:

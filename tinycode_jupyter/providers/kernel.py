@@ -23,10 +23,14 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from . import fileops
 from .base import Capabilities, ExecError, ExecResult, Provider
+from .worker import DEFAULTS as WORKER_DEFAULTS
+from .worker import shorten
 
 T = TypeVar("T")
 MainThreadRunner = Callable[[Callable[[], T]], Awaitable[T]]
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MAX_OUTPUT_CHARS = WORKER_DEFAULTS["max_output_bytes"]
+"""Stdout/stderr kept per step (head and tail), as for the sandbox worker."""
 
 
 class KernelProvider(Provider):
@@ -68,6 +72,9 @@ class KernelProvider(Provider):
         return ExecResult(_decode(out), _decode(err), duration=time.perf_counter() - started, exit_code=process.returncode)
 
     async def file_op(self, op: str, **args: Any) -> Any:
+        for key in ("path", "root"):  # relative paths mean the work dir, as in the sandbox worker
+            if isinstance(args.get(key), str):
+                args[key] = os.path.join(self.workdir, args[key])
         return await asyncio.to_thread(fileops.OPERATIONS[op], **args)
 
     async def interrupt(self) -> None:
@@ -91,6 +98,7 @@ class KernelProvider(Provider):
         shell = self.shell
         capture = _ExecutionCapture()
         saved = (sys.displayhook, shell.display_trap.hook, shell.__dict__.get("_showtraceback"))
+        previous_handler = _make_interruptible()
         timer = self._arm_timeout(timeout)
         started = time.perf_counter()
         self._running, self._exec_thread = True, threading.get_ident()
@@ -102,6 +110,8 @@ class KernelProvider(Provider):
             with capture_output(display=True) as captured:
                 outcome = shell.run_cell(code, store_history=False, silent=False)
         finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
             os.chdir(previous_cwd)
             self._running = False
             if timer is not None:
@@ -112,8 +122,8 @@ class KernelProvider(Provider):
         if isinstance(outcome.error_in_exec, KeyboardInterrupt) and not timed_out:
             raise KeyboardInterrupt  # the user's interrupt: stop the run, not just this step
         return ExecResult(
-            stdout=captured.stdout,
-            stderr=captured.stderr,
+            stdout=shorten(captured.stdout, MAX_OUTPUT_CHARS),
+            stderr=shorten(captured.stderr, MAX_OUTPUT_CHARS),
             displays=[dict(output.data) for output in captured.outputs],
             value=capture.value_text(shell),
             error=capture.error(outcome),
@@ -170,6 +180,18 @@ class _ExecutionCapture:
         if exc is None:
             return None
         return ExecError(type(exc).__name__, str(exc), self.traceback_text or f"{type(exc).__name__}: {exc}")
+
+
+def _make_interruptible() -> Any:
+    """Make SIGINT raise KeyboardInterrupt inside the step, as in a cell.
+
+    ``asyncio.run`` installs a handler that would cancel the whole run instead, and a
+    process started in the background ignores SIGINT. Returns the handler to restore
+    (None when not on the main thread, where signal handlers cannot be changed).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _current_or_embedded_shell() -> Any:
