@@ -92,21 +92,13 @@ async def timed_run(agent: TinyCodeAgent, prompt: str = "go") -> tuple[Any, floa
         return exc, time.perf_counter() - started
 
 
-STREAMED_EMPTY_CHOICES = (
-    "known bug: litellm's stream wrapper adds finish_reason='stop' after a chunk with empty choices, "
-    "so llm._ResponseBuilder takes it as an empty reply (a wasted turn plus a nudge) instead of retrying"
-)
-
-
 def cases(kinds: list[str]) -> list[Any]:
-    """(kind, streaming) pairs; the streamed empty-choices case is a known bug (strict xfail)."""
-    params = []
-    for kind in kinds:
-        for streaming in (False, True):
-            known_bug = kind == "empty_choices" and streaming
-            marks = [pytest.mark.xfail(strict=True, reason=STREAMED_EMPTY_CHOICES)] if known_bug else []
-            params.append(pytest.param(kind, streaming, id=f"{kind}-{'streamed' if streaming else 'whole'}", marks=marks))
-    return params
+    """(kind, streaming) pairs."""
+    return [
+        pytest.param(kind, streaming, id=f"{kind}-{'streamed' if streaming else 'whole'}")
+        for kind in kinds
+        for streaming in (False, True)
+    ]
 
 
 @pytest.mark.parametrize(("kind", "streaming"), cases(list(TRANSIENT)))

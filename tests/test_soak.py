@@ -39,10 +39,5 @@ def test_no_threads_or_processes_pile_up(result):
     assert result.children_end == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known leak: jupyter/kernel_runner.py runs each %%agent run with asyncio.run() on a new event loop, "
-    "and litellm caches one httpx client per event loop and never closes the old ones: one socket per run",
-)
 def test_open_files_stay_flat(result):
     assert result.fds_per_run < 0.1, result.samples

@@ -329,6 +329,10 @@ class _ResponseBuilder:
     def finish(self) -> LLMResponse:
         if self.finish_reason is None:
             raise _IncompleteResponse("the model's response ended before it finished (cut stream or empty choices)")
+        if not self.text and not self.calls and not self.usage.completion_tokens:
+            # nothing said and no token generated: an empty ``choices`` list that litellm's stream
+            # wrapper closed with a made-up finish_reason, not a model that chose to say nothing
+            raise _IncompleteResponse("the model's response had no choices")
         calls = [
             ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
             for i, c in sorted(self.calls.items())

@@ -4,6 +4,7 @@
  */
 import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { MimeModel } from '@jupyterlab/rendermime';
+import type { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { ChatEvent } from './chatProtocol';
@@ -12,7 +13,7 @@ type ToolStart = Extract<ChatEvent, { kind: 'tool_start' }>;
 type ToolEnd = Extract<ChatEvent, { kind: 'tool_end' }>;
 type Usage = Extract<ChatEvent, { kind: 'usage' }>;
 
-/** How close to the bottom (px) counts as "following" the stream. */
+/** How close to the bottom (px) counts as following the stream. */
 const FOLLOW_SLACK = 48;
 
 function element(tag: string, className: string, text?: string): HTMLElement {
@@ -48,24 +49,34 @@ class MarkdownEntry {
   }
 }
 
+/**
+ * Keeps the newest entry in view while the user follows the stream (is scrolled to the
+ * end), also across being hidden while another notebook's chat is shown.
+ */
 export class Transcript extends Panel {
   private turns = new Map<number, MarkdownEntry>();
   private tools = new Map<string, HTMLElement>();
+  private following = true;
 
   constructor(private readonly rendermime: IRenderMimeRegistry) {
     super();
     this.addClass('jp-tinycode-transcript');
+    this.node.addEventListener('scroll', () => {
+      const node = this.node;
+      this.following = node.scrollHeight - node.scrollTop - node.clientHeight <= FOLLOW_SLACK;
+    });
   }
 
   /** The user's prompt; starts a new run. */
   addPrompt(text: string): void {
     this.turns.clear();
     this.tools.clear();
-    this.follow(() => this.add(element('div', 'jp-tinycode-prompt', text)));
+    this.following = true; // sending means reading what comes back
+    this.add(element('div', 'jp-tinycode-prompt', text));
   }
 
   addNote(text: string, kind: 'note' | 'error' = 'note'): void {
-    this.follow(() => this.add(element('div', `jp-tinycode-${kind}`, text)));
+    this.add(element('div', `jp-tinycode-${kind}`, text));
   }
 
   apply(event: ChatEvent): void {
@@ -75,13 +86,13 @@ export class Transcript extends Panel {
         this.showText(event.turn, event.text, event.kind === 'answer');
         break;
       case 'tool_start':
-        this.follow(() => this.showToolStart(event));
+        this.showToolStart(event);
         break;
       case 'tool_end':
-        this.follow(() => this.showToolEnd(event));
+        this.showToolEnd(event);
         break;
       case 'usage':
-        this.follow(() => this.add(element('div', 'jp-tinycode-usage', footer(event))));
+        this.add(element('div', 'jp-tinycode-usage', footer(event)));
         break;
       case 'error':
         this.addNote(`${event.error_type}: ${event.message}`, 'error');
@@ -94,8 +105,12 @@ export class Transcript extends Panel {
     }
   }
 
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.scrollToEnd();
+  }
+
   private showText(turn: number, text: string, isAnswer: boolean): void {
-    const following = this.isFollowing();
     let entry = this.turns.get(turn);
     if (entry === undefined) {
       entry = new MarkdownEntry(this.rendermime);
@@ -103,12 +118,11 @@ export class Transcript extends Panel {
       this.addWidget(entry.widget);
     }
     entry.widget.toggleClass('jp-tinycode-answer', isAnswer);
-    entry.render(text, () => following && this.scrollToEnd());
+    entry.render(text, () => this.scrollToEnd());
   }
 
   private showToolStart(event: ToolStart): void {
     const block = element('div', 'jp-tinycode-tool');
-    block.dataset.tool = event.name;
     block.append(element('div', 'jp-tinycode-tool-name', `▶ ${event.name}`));
     const body = event.code ?? event.command ?? event.arguments ?? '';
     block.append(element('pre', 'jp-tinycode-code', body));
@@ -130,29 +144,21 @@ export class Transcript extends Panel {
       image.className = 'jp-tinycode-image';
       image.src = `data:image/png;base64,${png}`;
       image.alt = `figure from ${event.name}`;
+      image.addEventListener('load', () => this.scrollToEnd());
       block.append(image);
     }
+    this.scrollToEnd();
   }
 
   private add(node: HTMLElement): void {
     this.addWidget(new Widget({ node }));
+    this.scrollToEnd();
   }
 
-  private isFollowing(): boolean {
-    const node = this.node;
-    return node.scrollHeight - node.scrollTop - node.clientHeight <= FOLLOW_SLACK;
-  }
-
-  /** Make a change; keep the newest entry in view if the user was at the end. */
-  private follow(change: () => void): void {
-    const following = this.isFollowing();
-    change();
-    if (following) {
-      this.scrollToEnd();
-    }
-  }
-
+  /** Show the newest entry, unless the user has scrolled back to read. */
   private scrollToEnd(): void {
-    this.node.scrollTop = this.node.scrollHeight;
+    if (this.following) {
+      this.node.scrollTop = this.node.scrollHeight;
+    }
   }
 }

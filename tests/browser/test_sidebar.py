@@ -186,6 +186,8 @@ def test_stop_ends_a_long_step_and_the_kernel_stays_usable(page: Page, model_ser
 
 
 def test_a_run_stays_with_its_notebook_when_another_one_becomes_active(page: Page, model_server) -> None:
+    from playwright.sync_api import expect
+
     model_server.add(call("run_python", {"code": "import time\ntime.sleep(2)\nprint('slow step done')"}),
                      say("Finished in the agent notebook."))  # fmt: skip
     before = page.evaluate(CELL_COUNT_JS, AGENT_NB)
@@ -204,7 +206,9 @@ def test_a_run_stays_with_its_notebook_when_another_one_becomes_active(page: Pag
     show_notebook(page, AGENT_NB)
     agent_chat = page.locator(CHAT)
     assert agent_chat.locator(".jp-tinycode-heading").inner_text() == f"Agent · {AGENT_NB}"
-    assert agent_chat.locator(".jp-tinycode-answer").last.inner_text() == "Finished in the agent notebook."
+    answer = agent_chat.locator(".jp-tinycode-answer").last
+    assert answer.inner_text() == "Finished in the agent notebook."
+    expect(answer).to_be_in_viewport()  # the transcript followed the run while it was hidden
     wait_for_output(page, "slow step done")
 
 

@@ -20,6 +20,7 @@ import threading
 from typing import Any, Callable, Coroutine, TypeVar
 
 from ..errors import RunCancelled
+from .background_loop import BackgroundLoop
 from .message_pump import Pump, pending_comm_messages
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,9 @@ STOPPED = "The run was stopped; the kernel is ready. The transcript so far is in
 class KernelRunner:
     """Drives one agent coroutine from the kernel's main thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, background: BackgroundLoop | None = None) -> None:
+        self.background = background
+        """Where the agent's coroutine runs; None: a fresh loop in a new thread for each run."""
         self._work: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future | None]] = queue.SimpleQueue()
         self._main_thread = threading.main_thread()
         self._state = threading.Lock()
@@ -76,18 +79,18 @@ class KernelRunner:
         """Run the coroutine to completion, serving the main-thread work until it ends."""
         done: concurrent.futures.Future = concurrent.futures.Future()
 
-        def worker() -> None:
-            async def main() -> T:
+        async def main() -> T:
+            with self._state:
+                self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+                if self._stop_requested:
+                    self._task.cancel()
+            try:
+                return await make_coroutine()
+            finally:
                 with self._state:
-                    self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
-                    if self._stop_requested:
-                        self._task.cancel()
-                try:
-                    return await make_coroutine()
-                finally:
-                    with self._state:
-                        self._task = None
+                    self._task = None
 
+        def worker() -> None:
             try:
                 done.set_result(asyncio.run(main()))
             except BaseException as exc:  # handed to the main thread below
@@ -95,8 +98,10 @@ class KernelRunner:
 
         with self._state:
             self._active, self._stop_requested = True, False
-        thread = threading.Thread(target=worker, name="tinycode-agent", daemon=True)
-        thread.start()
+        if self.background is not None:
+            done = self.background.submit(main())
+        else:
+            threading.Thread(target=worker, name="tinycode-agent", daemon=True).start()
         with pending_comm_messages() as pump:
             try:
                 self._serve_until(done, pump)

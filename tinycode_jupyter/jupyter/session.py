@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 from ..errors import TinyCodeError
 from ..record import RunResult
+from .background_loop import BackgroundLoop
 from .kernel_runner import KernelRunner
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ class AgentSession:
         self._key: tuple | None = None
         self._tracker: Any = None
         self._channel: Any = None
+        self.background = BackgroundLoop()
         self.running = False
 
     # --- the agent ------------------------------------------------------------------
@@ -62,6 +64,7 @@ class AgentSession:
             raise TinyCodeError("an agent run is already in progress in this kernel; wait for it or stop it")
         agent = self.get_agent(settings)
         runner = runner or KernelRunner()
+        runner.background = runner.background or self.background
         hooks = list(self._cell_hooks(runner) if hooks is None else hooks)
         budget = self._budget_hook(settings["budget_usd"])
         hooks += [budget] if budget is not None else []
@@ -148,22 +151,21 @@ class AgentSession:
         return ChatWidget(self, settings).widget
 
     def close(self) -> None:
+        """Close the agent (and its provider); the session can build a new one later."""
         if self.agent is not None:
             agent, self.agent = self.agent, None
-            _close_quietly(agent)
+            self._close_quietly(agent)
+
+    def _close_quietly(self, agent: Any) -> None:
+        """Close an agent from sync code, on the loop its provider was started on."""
+        try:
+            KernelRunner(self.background).run(agent.close)
+        except Exception:
+            log.exception("closing the previous agent failed")
 
 
 def raise_usage(message: str) -> None:
     from IPython.core.error import UsageError
 
     raise UsageError(message)
-
-
-def _close_quietly(agent: Any) -> None:
-    """Close an agent from sync code, even while the kernel's own loop is running."""
-    runner = KernelRunner()
-    try:
-        runner.run(agent.close)
-    except Exception:
-        log.exception("closing the previous agent failed")
 
