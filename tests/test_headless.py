@@ -134,12 +134,14 @@ def test_a_failing_user_cell_exits_non_zero_names_the_cell_and_stops(tmp_path, c
     ]
     path = tmp_path / "broken.ipynb"
     nbformat.write(nb, path)
+    path.chmod(0o640)
 
     assert main(["run", str(path), "--inplace"]) == 1
 
     captured = capsys.readouterr()
     assert "error: cell 3 (id boom) failed: ZeroDivisionError: division by zero" in captured.err
     assert f"wrote {path}" in captured.out
+    assert path.stat().st_mode & 0o777 == 0o640  # rewritten in place, permissions kept
     saved = cells(path)
     assert [o.output_type for o in saved[2].outputs] == ["error"]
     assert saved[3].outputs == []

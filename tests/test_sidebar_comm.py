@@ -40,7 +40,8 @@ class SidebarClient:
         self._send("comm_open", {"comm_id": comm_id, "target_name": chat_protocol.TARGET, "data": {}})
         return comm_id
 
-    def run(self, comm_id: str, prompt: str, anchor_cell_id: str | None = "anchor-cell", subshell: str | None = None) -> None:
+    def run(self, comm_id: str, prompt: str, anchor_cell_id: str | None = "anchor-cell",
+            subshell: str | None = None) -> None:  # fmt: skip
         data = {"action": "run", "prompt": prompt, "anchor_cell_id": anchor_cell_id}
         self._send("comm_msg", {"comm_id": comm_id, "data": data}, subshell)
 

@@ -2,8 +2,9 @@
 agent (against a scripted model server) in the active notebook's kernel, streams the
 run, and the agent's cells appear in that notebook.
 
-The tests share one JupyterLab page and one agent notebook (its kernel pays the model
-client's import once); each test asserts relative to the cells it adds.
+The JupyterLab tests share one page and one agent notebook (its kernel pays the model
+client's import once); each asserts relative to the cells it adds. Notebook 7 gets a
+page of its own.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from labserver import LabServer
 from notebook_page import (
     CELLS,
+    KERNEL_IDLE_JS,
     PANEL,
     add_cell_below,
     cell,
@@ -162,7 +164,8 @@ def test_send_streams_the_run_and_the_agents_cells_appear_below_the_active_cell(
     model_server.add(say("A second answer."))  # the same active cell: below the first run's cells, not instead
     send(chat, "And again.")
     shown = wait_for_cells(page, anchor + 5)
-    assert [c["rendered"] for c in shown[anchor + 2 : anchor + 4]] == ["The total is 6, now in total.", "A second answer."]
+    answers = [c["rendered"] for c in shown[anchor + 2 : anchor + 4]]
+    assert answers == ["The total is 6, now in total.", "A second answer."]
     assert shown[anchor + 4]["source"] == "print('a user cell below')"
 
 
@@ -214,7 +217,7 @@ def test_a_run_stays_with_its_notebook_when_another_one_becomes_active(page: Pag
 
 def test_without_the_extension_loaded_the_sidebar_says_how_to_load_it(page: Page) -> None:
     show_notebook(page, UNLOADED_NB)
-    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status === 'idle'")
+    page.wait_for_function(KERNEL_IDLE_JS)
     chat = open_chat(page)
     send(chat, "Hello?")
 

@@ -1,4 +1,7 @@
-"""``%load_ext tinycode_jupyter``: register the magics and the sidebar chat's comm target. Nothing heavy is imported here."""
+"""``%load_ext tinycode_jupyter``: register the magics and the sidebar chat's comm target.
+
+Nothing heavy is imported here.
+"""
 from __future__ import annotations
 
 from typing import Any

@@ -251,7 +251,17 @@ def _write_atomically(nb: Any, output: Path) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             nbformat.write(nb, stream)
+        os.chmod(temporary, _mode_for(output))
         os.replace(temporary, output)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def _mode_for(output: Path) -> int:
+    """The file's current permissions, or what a new file gets under the umask."""
+    if output.exists():
+        return output.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -110,7 +110,7 @@ class KernelRunner:
                 raise RunCancelled(STOPPED if self._stop_requested else INTERRUPTED) from None
             finally:
                 self._deactivate()
-        if self._stop_requested and isinstance(done.exception(), asyncio.CancelledError):
+        if self._stop_requested and (done.cancelled() or isinstance(done.exception(), asyncio.CancelledError)):
             raise RunCancelled(STOPPED)
         return done.result()
 
@@ -143,10 +143,13 @@ class KernelRunner:
         self._executing = True
         try:
             future.set_result(func())
-        except BaseException as exc:  # KeyboardInterrupt included: it is the user's interrupt
+        except KeyboardInterrupt:
+            # the user's interrupt: the agent sees a typed error (a KeyboardInterrupt inside an
+            # asyncio task would take its event loop down), and the main thread stops the run
+            future.set_exception(RunCancelled(STOPPED if self._stop_requested else INTERRUPTED))
+            raise
+        except BaseException as exc:  # the step's own failure goes back to the agent
             future.set_exception(exc)
-            if isinstance(exc, KeyboardInterrupt):
-                raise
         finally:
             self._executing = False
 

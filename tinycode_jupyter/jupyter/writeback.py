@@ -18,31 +18,42 @@ from . import cells as cellmod
 from .comm_protocol import HELLO, HELLO_TIMEOUT, TARGET, VERSION
 
 log = logging.getLogger(__name__)
+UNANSWERED_RETRY_TIMEOUT = 0.15
+"""Seconds to wait for a frontend after the previous run's handshake went unanswered."""
 Schedule = Callable[[Callable[[], Any]], None]
 
 
 class CommChannel:
-    """The kernel's end of the cell-insertion comm; learns once whether a frontend answers."""
+    """The kernel's end of the cell-insertion comm.
+
+    Each run opens a fresh comm and asks again, so a reloaded page or a second frontend
+    that opened the notebook later still gets the cells. When the last handshake went
+    unanswered (VS Code, classic Notebook) the next one waits only briefly.
+    """
 
     def __init__(self, schedule: Schedule) -> None:
         self.schedule = schedule
         self._comm: Any = None
         self._ready = threading.Event()
-        self._asked = threading.Event()
+        self._answered_before: bool | None = None
 
     def frontend_ready(self, timeout: float = HELLO_TIMEOUT) -> bool:
-        """Open the comm (first call only) and wait for a frontend's ``ready``."""
-        if not self._asked.is_set():
-            self._asked.set()
-            self.schedule(self._open)
-        return self._ready.wait(timeout)
+        """Open a new comm and wait for a frontend's ``ready``."""
+        self._ready.clear()
+        self.schedule(self._open)
+        wait = timeout if self._answered_before is not False else min(timeout, UNANSWERED_RETRY_TIMEOUT)
+        self._answered_before = self._ready.wait(wait)
+        return self._answered_before
 
     def send(self, data: dict[str, Any]) -> None:
-        self.schedule(lambda: self._comm.send(data))
+        comm = self._comm
+        self.schedule(lambda: comm.send(data))
 
     def _open(self) -> None:
         from comm import create_comm
 
+        if self._comm is not None:
+            self._comm.close()
         self._comm = create_comm(target_name=TARGET, data=HELLO)
         self._comm.on_msg(self._on_message)
 
@@ -56,8 +67,7 @@ class JupyterNotebookCallback(Hook):
     """Inserts the run's code cells (with outputs) and the answer below the agent's cell.
 
     ``anchor_cell_id`` is the agent cell's id (from the execute request); ``schedule``
-    runs a function on the kernel's main thread; ``channel`` is shared per kernel so the
-    frontend handshake happens once a session.
+    runs a function on the kernel's main thread; ``channel`` is the kernel's cells comm.
     """
 
     def __init__(self, anchor_cell_id: str | None, channel: CommChannel | None,
