@@ -5,7 +5,7 @@ import os
 import queue
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from jupyter_client.manager import start_new_kernel
 
@@ -37,7 +37,8 @@ class Kernel:
         kernel_env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})}
         self.manager, self.client = start_new_kernel(kernel_name="python3", env=kernel_env, cwd=cwd)
 
-    def execute(self, code: str, timeout: float = 60, cell_id: str | None = None, interrupt_after: float | None = None) -> CellRun:
+    def execute(self, code: str, timeout: float = 60, cell_id: str | None = None, interrupt_after: float | None = None,
+                on_message: Callable[[dict[str, Any]], None] | None = None) -> CellRun:  # fmt: skip
         metadata = {"cellId": cell_id} if cell_id else {}
         content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False,
                    "stop_on_error": True}  # fmt: skip
@@ -58,6 +59,8 @@ class Kernel:
                 if time.monotonic() - started > timeout:
                     raise TimeoutError(f"cell did not finish in {timeout}s") from None
                 continue
+            if on_message is not None:
+                on_message(msg)
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             kind = msg["msg_type"]
@@ -74,6 +77,11 @@ class Kernel:
             run.error = reply["content"]
         run.duration = time.monotonic() - (run.duration if interrupted else started)
         return run
+
+    def click_button(self, comm_id: str) -> None:
+        """Do what a browser does when an ipywidgets Button is clicked."""
+        content = {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}}
+        self.client.shell_channel.send(self.client.session.msg("comm_msg", content))
 
     def eval(self, expression: str) -> str:
         run = self.execute(f"print(repr({expression}))")

@@ -143,3 +143,27 @@ def test_budget_usd_is_a_hard_stop(kernel, server):
     assert run.status == "error"
     assert "BudgetExceeded" in run.error["evalue"] and "per_run_max_cost" in run.error["evalue"]
     assert len(server.requests) == 1  # stopped before the second model call
+
+
+@pytest.mark.parametrize("choice, expected", [("Approve", "approved-run"), ("Deny", "the user denied this call")])
+def test_approval_buttons_decide_before_the_shell_runs(kernel, server, tmp_path, choice, expected):
+    kernel.execute("%load_ext tinycode_jupyter\n%agent reset\n%agent approve=writes")
+    server.add(call("bash", {"command": "echo approved-run"}), say("finished"))
+    buttons: dict[str, str] = {}
+
+    def click_when_shown(msg):
+        if msg["msg_type"] == "comm_open":
+            state = msg["content"]["data"].get("state", {})
+            if state.get("_model_name") == "ButtonModel":
+                buttons[state.get("description")] = msg["content"]["comm_id"]
+                if state.get("description") == choice:
+                    kernel.click_button(msg["content"]["comm_id"])
+
+    try:
+        run = kernel.execute(agent_cell(server, "run a shell command"), on_message=click_when_shown, timeout=60)
+    finally:
+        kernel.execute("%agent approve=off")
+    assert run.status == "ok", run.text()
+    assert {"Approve", "Deny"} <= set(buttons)
+    tool_result = server.requests[1]["body"]["messages"][-1]["content"]
+    assert expected in tool_result

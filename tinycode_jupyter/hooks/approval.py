@@ -300,15 +300,17 @@ class NotebookApproval(ApprovalHook):
         display: Callable[[Any], Any] | None = None,
         wait_for_click: ClickWaiter | None = None,
         timeout: float | None = 300.0,
+        run_on_main: "Callable[[Callable[[], Any]], Awaitable[Any]] | None" = None,
     ) -> None:
         super().__init__(policy, provider=provider)
         self.display = display or _ipython_display
         self.timeout = timeout
         self.wait_for_click = wait_for_click or self._wait_on_event
+        self.run_on_main = run_on_main
+        """In a kernel, where the widget is made and shown (the main thread, in the cell's context)."""
 
     async def ask(self, request: ApprovalRequest) -> Deny | None:
-        widget = ApprovalWidget(request)
-        self.display(widget.box)
+        widget = await self._show(request)
         await self.wait_for_click(widget)
         if widget.choice is None:
             widget._choose("deny")
@@ -320,6 +322,14 @@ class NotebookApproval(ApprovalHook):
             return None
         reason = widget.reason.value.strip()
         return Deny(f"the user denied this call: {reason}" if reason else "the user denied this call")
+
+    async def _show(self, request: ApprovalRequest) -> ApprovalWidget:
+        def make_and_show() -> ApprovalWidget:
+            widget = ApprovalWidget(request)
+            self.display(widget.box)
+            return widget
+
+        return await self.run_on_main(make_and_show) if self.run_on_main else make_and_show()
 
     async def _wait_on_event(self, widget: ApprovalWidget) -> None:
         await asyncio.to_thread(widget.clicked.wait, self.timeout)

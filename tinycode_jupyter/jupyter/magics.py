@@ -15,11 +15,12 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Float, Int, Unicode
+from traitlets import Enum, Float, Int, TraitError, Unicode
 
 from ..errors import TinyCodeError
 
-SETTINGS = ("model", "api_base", "provider", "max_turns", "budget_usd")
+SETTINGS = ("model", "api_base", "provider", "max_turns", "budget_usd", "approve")
+APPROVE_CHOICES = ("off", "writes", "all")
 
 
 class _Text(str):
@@ -44,6 +45,7 @@ def _cell_parser() -> argparse.ArgumentParser:
     parser.add_argument("--record", help="record model calls to this cassette file")
     parser.add_argument("--replay", help="replay model calls from this cassette file")
     parser.add_argument("--budget-usd", type=float)
+    parser.add_argument("--approve", choices=APPROVE_CHOICES)
     return parser
 
 
@@ -56,6 +58,8 @@ class AgentMagics(Magics):
     provider = Unicode(os.environ.get("TINYCODE_PROVIDER", "kernel"), help="execution provider: kernel, local, modal").tag(config=True)
     max_turns = Int(30, help="turns before a run gives up").tag(config=True)
     budget_usd = Float(0.0, help="hard cost limit per run in USD (0: none)").tag(config=True)
+    approve = Enum(APPROVE_CHOICES, "off", help="ask with Approve/Deny buttons before: nothing (off), "
+                   "bash and file writes (writes), every tool call (all)").tag(config=True)  # fmt: skip
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -112,7 +116,7 @@ class AgentMagics(Magics):
                 raise UsageError(f"%agent: unknown setting {key!r}; settings are {', '.join(SETTINGS)}")
             try:
                 setattr(self, key, type(getattr(self, key))(value))
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, TraitError) as exc:
                 raise UsageError(f"%agent: bad value for {key}: {exc}") from None
 
     def _show_settings(self) -> "_Text":

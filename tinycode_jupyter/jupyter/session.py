@@ -68,6 +68,8 @@ class AgentSession:
         hooks = list(self._cell_hooks(runner) if hooks is None else hooks)
         budget = self._budget_hook(settings["budget_usd"])
         hooks += [budget] if budget is not None else []
+        approval = self._approval_hook(settings["approve"], agent, runner)
+        hooks += [approval] if approval is not None else []
         real_llm = agent.llm
         if replay:
             agent.llm = ReplayLLM(replay)
@@ -115,6 +117,16 @@ class AgentSession:
         from ..hooks import TokenTracker
 
         return TokenTracker("--budget-usd", per_run_max_cost=budget_usd)
+
+    @staticmethod
+    def _approval_hook(approve: str, agent: Any, runner: KernelRunner) -> Any:
+        """Approve/Deny buttons in the notebook before risky tool calls (``approve`` = writes | all)."""
+        if approve == "off":
+            return None
+        from ..hooks.approval import ApprovalPolicy, NotebookApproval
+
+        policy = ApprovalPolicy.every_tool() if approve == "all" else ApprovalPolicy()
+        return NotebookApproval(policy, provider=agent.provider, run_on_main=runner.run_on_main)
 
     def _anchor_cell_id(self) -> str | None:
         kernel = getattr(self.shell, "kernel", None)
