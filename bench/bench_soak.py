@@ -133,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     result = soak(args.runs, args.every, args.warmup)
     rows: list[tuple[str, float | str, str]] = [
-        (f"sequential %%agent runs in one kernel (failed)", f"{result.runs} ({result.failed_runs})", "bar 0 failed"),
+        ("sequential %%agent runs in one kernel (failed)", f"{result.runs} ({result.failed_runs})", "bar 0 failed"),
         ("memory growth, least squares after warm-up (KiB/run)", result.rss_kib_per_run, ""),
         ("  kernel RSS after warm-up -> end (MiB)", f"{result.rss_start_mib:.1f} -> {result.rss_end_mib:.1f}", ""),
         ("open fds growth (fds/run)", result.fds_per_run, "bar ~0"),

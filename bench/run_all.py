@@ -65,7 +65,7 @@ def run_job(job: Job) -> dict[str, Any]:
     argv = [sys.executable, str(BENCH / job.script), *job.quick, "--json", str(output)]
     started = time.perf_counter()
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=job.timeout, env=child_env(), cwd=BENCH.parent)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=job.timeout, env=child_env(), cwd=BENCH.parent, check=False)
         failure = None if done.returncode == 0 else f"exit {done.returncode}: {_tail(done.stderr or done.stdout)}"
     except subprocess.TimeoutExpired:
         failure = f"no result within {job.timeout:.0f}s"
@@ -101,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="every script at its own default size (takes longer)")
     parser.add_argument("--real-model", action="store_true", help="also run bench_real_model.py (compiles llama.cpp once)")
-    parser.add_argument("--only", nargs="+", help="run only these jobs (names as in the table)")
+    parser.add_argument("--only", nargs="+", help="run only these jobs (names as in the table); all.json keeps the others")
     args = parser.parse_args()
     jobs = discover(args.full) + ([REAL_MODEL] if args.real_model else [])
     if args.only:
@@ -115,9 +115,11 @@ def main() -> None:
     total = time.perf_counter() - started
     print_table(results)
     print(f"\ntotal {total:.0f}s")
-    summary = {"total_seconds": total, "full": args.full, "python": sys.version.split()[0], "benchmarks": results}
-    (RESULTS / "all.json").write_text(json.dumps(summary, indent=2))
-    print(f"-> {RESULTS / 'all.json'}")
+    summary_path = RESULTS / "all.json"
+    kept = json.loads(summary_path.read_text())["benchmarks"] if args.only and summary_path.exists() else {}
+    summary = {"total_seconds": total, "full": args.full, "python": sys.version.split()[0], "benchmarks": {**kept, **results}}
+    summary_path.write_text(json.dumps(summary, indent=2))
+    print(f"-> {summary_path}")
     if any("error" in result for result in results.values()):
         sys.exit(1)
 

@@ -195,7 +195,7 @@ async def test_faults_in_a_row_of_different_kinds_all_recover(tmp_path):
     faults = [fault("reset"), fault("status", status=502), fault("cut_stream"), fault("status", status=503), fault("status", status=429, retry_after=0.05)]
     script = [item for pair in zip(steps, faults) for item in pair] + steps[len(faults) :] + [say("sum is 15")]
     with ScriptedServer(script) as server:
-        agent, deltas = make_agent(server, tmp_path, streaming=True)
+        agent, _ = make_agent(server, tmp_path, streaming=True)
         async with agent:
             result, elapsed = await timed_run(agent)
             total = await agent.provider.run_python("total")

@@ -4,11 +4,11 @@ The full sweep (1, 4, 16, 64 agents) is ``bench/bench_scaling.py``; this runs th
 """
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
 import pytest
-
 from _require import require_tool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -22,8 +22,6 @@ LATENCY = 0.25
 @pytest.fixture(scope="module")
 def levels():
     require_tool("bwrap", "the local provider sandboxes with bubblewrap")
-    import asyncio
-
     return asyncio.run(measure([1, 8], latency=LATENCY))
 
 

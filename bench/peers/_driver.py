@@ -12,8 +12,9 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from trajectories import FINAL, STEPS
 

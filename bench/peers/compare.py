@@ -69,8 +69,8 @@ def import_times(pythons: dict[str, str | None], repeat: int) -> Measurements:
     targets = {"ours": OURS, "tinyagent": pythons["tinyagent"], "smolagents": pythons["smolagents"]}
     samples: dict[str, list[float]] = {name: [] for name, python in targets.items() if python}
     for _ in range(repeat):
-        for name in samples:
-            samples[name].append(import_seconds(targets[name], IMPORTS[name]) * 1000)  # type: ignore[arg-type]
+        for name, taken in samples.items():
+            taken.append(import_seconds(targets[name], IMPORTS[name]) * 1000)  # type: ignore[arg-type]
     return {name: {"median_ms": statistics.median(s), "samples_ms": s} for name, s in samples.items()}
 
 

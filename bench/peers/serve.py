@@ -14,7 +14,6 @@ Run: .venv/bin/python bench/peers/serve.py
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,10 @@ COUNTING_MODEL = "gpt-4.1-mini"
 
 
 def count_tokens(bodies: list[dict[str, Any]]) -> list[int]:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+    """Prompt tokens of each request body (messages with their standard fields, plus tool schemas)."""
+    from tinycode_jupyter.llm import import_litellm
 
-    litellm.suppress_debug_info = True
+    litellm = import_litellm()
     counts = []
     for body in bodies:
         messages = [{k: v for k, v in m.items() if k in ("role", "content", "tool_calls", "tool_call_id", "name")}

@@ -9,7 +9,8 @@ request's model name picks the dialect and may carry the length:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 STEPS = 20
 FINAL = "done"

@@ -66,24 +66,34 @@ def set_cell_source(page: Page, index: int, source: str) -> None:
     page.keyboard.insert_text(source)
 
 
-def start_cell(page: Page, index: int) -> None:
-    """Run the cell at ``index`` in place (Ctrl+Enter) without waiting for it."""
+def prompt_text(page: Page, index: int) -> str:
+    """The cell's input prompt as shown: ``[ ]:``, ``[*]:`` while it runs, ``[3]:`` after."""
+    return (cell(page, index).locator(".jp-InputPrompt").text_content() or "").strip()
+
+
+def start_cell(page: Page, index: int) -> str:
+    """Run the cell at ``index`` in place (Ctrl+Enter) without waiting for it; return its prompt before."""
+    before = prompt_text(page, index)
     edit_cell(page, index)
     page.keyboard.press("Control+Enter")
+    return before
+
+
+def wait_for_cell(page: Page, index: int, before: str, timeout_ms: float = 60_000) -> str:
+    """Wait until the cell started by :func:`start_cell` has finished and the kernel is idle; return its prompt."""
+    prompt = cell(page, index).locator(".jp-InputPrompt")
+    page.wait_for_function(
+        """([el, before]) => /^\\[\\d+\\]:$/.test(el.textContent.trim()) && el.textContent.trim() !== before""",
+        arg=[prompt.element_handle(), before],
+        timeout=timeout_ms,
+    )
+    page.wait_for_function(KERNEL_IDLE_JS, timeout=timeout_ms)
+    return prompt_text(page, index)
 
 
 def run_cell(page: Page, index: int, timeout_ms: float = 60_000) -> str:
     """Run the cell at ``index`` in place; wait until it has finished; return its prompt."""
-    prompt = cell(page, index).locator(".jp-InputPrompt")
-    before = prompt.text_content()
-    start_cell(page, index)
-    page.wait_for_function(
-        """([el, before]) => /^\\[\\d+\\]:$/.test(el.textContent.trim()) && el.textContent.trim() !== before""",
-        arg=[prompt.element_handle(), (before or "").strip()],
-        timeout=timeout_ms,
-    )
-    page.wait_for_function(KERNEL_IDLE_JS, timeout=timeout_ms)
-    return (prompt.text_content() or "").strip()
+    return wait_for_cell(page, index, start_cell(page, index), timeout_ms)
 
 
 def add_cell_below(page: Page, index: int, source: str) -> None:

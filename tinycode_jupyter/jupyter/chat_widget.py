@@ -118,9 +118,6 @@ class ChatWidget:
             self._note(STOPPED_NOTE)
         except TinyCodeError as exc:
             self._note(f"**{type(exc).__name__}:** {exc}")
-        except BaseException as exc:
-            import sys; print("DEBUGSEND", type(exc), repr(exc), runner._stop_requested, file=sys.__stderr__, flush=True)
-            raise
         except Exception as exc:  # a bug: shown here (a click's own output is seen nowhere), then raised
             self._note(f"**Unexpected {type(exc).__name__}:** {exc}")
             raise
