@@ -216,8 +216,7 @@ def main() -> None:
     finally:
         server.stop()
     kinds = Counter(o.outcome for o in outcomes)
-    first_turn = [o.ttft_s[0] for o in outcomes if o.ttft_s]
-    every_turn = [t for o in outcomes for t in o.ttft_s]
+    ttft = {choice: [t for o in outcomes if o.tool_choice == choice for t in o.ttft_s] for choice in ("auto", "run_python")}
     untyped = sum(n for kind, n in kinds.items() if kind.startswith(("crash", "hang")))
     rows: list[tuple[str, float | str, str]] = [
         ("venv ready (s; compiles llama.cpp the first time)", setup_s, ""),
@@ -226,8 +225,8 @@ def main() -> None:
         ("  wrong answers", float(kinds.get("wrong answer", 0)), ""),
         ("  typed errors", float(sum(n for k, n in kinds.items() if k.startswith("typed"))), ""),
         ("  crashes or hangs", float(untyped), "bar 0"),
-        ("time to first token, first turn, median (s)", statistics.median(first_turn) if first_turn else "n/a", ""),
-        ("time to first token, every turn, median (s)", statistics.median(every_turn) if every_turn else "n/a", ""),
+        *((f"time to first token, tool_choice {choice}, median of {len(samples)} calls (s)",
+           statistics.median(samples) if samples else "n/a", "") for choice, samples in ttft.items()),
         ("run wall time, median (s)", statistics.median(o.seconds for o in outcomes), f"limit {RUN_LIMIT_S:.0f}"),
         ("tool calls made / ran without error", f"{sum(o.tool_calls for o in outcomes)} / {sum(o.tool_calls_ok for o in outcomes)}", ""),
     ]

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from .checkpoints import GitCheckpointer
 from .dispatch import ToolDispatcher
-from .errors import ConfigurationError, MaxTurnsExceeded
+from .errors import ConfigurationError, MaxTurnsExceeded, RunCancelled
 from .events import Callback, Event, EventBus
 from .llm import LLM, LiteLLMModel, LLMResponse
 from .logging_setup import enable_debug_logging_from_env, redact
@@ -218,8 +218,8 @@ class TinyCodeAgent:
                 answer = await self._loop(record, prompt, max_turns or self.max_turns)
                 return RunResult(answer, record)
             except BaseException as exc:
-                error = exc
-                record.error = f"{type(exc).__name__}: {exc}"
+                error = RunCancelled("the run was stopped") if isinstance(exc, asyncio.CancelledError) else exc
+                record.error = f"{type(error).__name__}: {error}"
                 raise
             finally:
                 record.duration = time.perf_counter() - started

@@ -110,8 +110,8 @@ class KernelRunner:
                 raise RunCancelled(STOPPED if self._stop_requested else INTERRUPTED) from None
             finally:
                 self._deactivate()
-        if self._stop_requested and (done.cancelled() or isinstance(done.exception(), asyncio.CancelledError)):
-            raise RunCancelled(STOPPED)
+        if done.cancelled() or isinstance(done.exception(), asyncio.CancelledError):
+            raise RunCancelled(STOPPED if self._stop_requested else INTERRUPTED)
         return done.result()
 
     def _deactivate(self) -> None:
