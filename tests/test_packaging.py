@@ -34,7 +34,7 @@ def test_wheel_in_a_fresh_venv_lists_the_extension_enabled_and_the_agent_kernel(
     env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
     listing = run(str(venv / "bin" / "jupyter"), "labextension", "list", env=env)
     line = next((l for l in listing.splitlines() if "tinycode-jupyter" in l), "")
-    assert "enabled" in line and "OK" in line, listing
+    assert "enabled" in line and "OK" in line and "(python, tinycode_jupyter)" in line, listing
     kernels = run(str(venv / "bin" / "jupyter"), "kernelspec", "list", env=env)
     assert "tinycode" in kernels, kernels
     imported = run(str(python), "-c", "import sys, tinycode_jupyter; print('litellm' in sys.modules)", env=env)

@@ -176,10 +176,11 @@ def _value(data: Measurements, *path: str) -> float | str:
     return "n/a: not measured"
 
 
-def _ratio(ours: float | str, theirs: float | str, bar: float) -> tuple[float | str, str]:
+def _ratio(ours: float | str, theirs: float | str, bar: float) -> tuple[str, str]:
+    """The ratio to three significant digits (some are 1e-5), and the verdict against ``bar``."""
     if isinstance(ours, float) and isinstance(theirs, float) and theirs > 0:
         ratio = ours / theirs
-        return ratio, f"bar <= {bar:g}: {'PASS' if ratio <= bar else 'FAIL'}"
+        return f"{ratio:.3g}", f"bar <= {bar:g}: {'PASS' if ratio <= bar else 'FAIL'}"
     return "n/a", f"bar <= {bar:g}: not measurable"
 
 
