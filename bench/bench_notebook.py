@@ -18,7 +18,7 @@ MEASURE_LOAD = (
     "import time, sys\n_t = time.perf_counter()\nget_ipython().run_line_magic('load_ext', 'tinycode_jupyter')\n"
     "print((time.perf_counter() - _t) * 1000, 'litellm' in sys.modules)"
 )
-MEMORY = "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(('VmRSS', 'VmHWM'))])"
+MEMORY = "print([int(l.split()[1]) for f in ('VmRSS', 'VmHWM') for l in open('/proc/self/status') if l.startswith(f)])"
 
 
 def main() -> None:

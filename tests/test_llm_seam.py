@@ -148,3 +148,23 @@ async def test_real_requests_are_refused_under_the_test_guard():
     model = LiteLLMModel("gpt-4.1-mini", api_key="sk-should-never-be-sent")
     with pytest.raises(UnexpectedModelRequest, match="TINYCODE_ALLOW_MODEL_REQUESTS=0"):
         await model.complete([{"role": "user", "content": "hi"}], [])
+
+
+async def test_a_tool_name_repeated_in_every_streamed_chunk_is_taken_once():
+    """llama.cpp's server repeats the full tool name in each tool-call chunk."""
+    from types import SimpleNamespace as NS
+
+    from tinycode_jupyter.llm import _ResponseBuilder
+
+    def chunk(arguments: str, finish: str | None = None) -> NS:
+        piece = NS(index=0, id="c1", function=NS(name="run_python", arguments=arguments))
+        return NS(usage=None, choices=[NS(finish_reason=finish, delta=NS(content=None, tool_calls=[piece]))])
+
+    builder = _ResponseBuilder("m")
+    for part in ['{"code": ', '"1 + 1"}']:
+        await builder.add(chunk(part), None)
+    await builder.add(NS(usage=NS(prompt_tokens=3, completion_tokens=2, prompt_tokens_details=None), choices=[
+        NS(finish_reason="tool_calls", delta=None)]), None)
+    [call] = builder.finish().tool_calls
+    assert (call.name, call.arguments) == ("run_python", '{"code": "1 + 1"}')
+    assert builder.finish().to_message()["content"] == ""

@@ -82,7 +82,7 @@ class LLMResponse:
     duration: float = 0.0
 
     def to_message(self) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}  # "" not None: some chat templates need the key
         if self.tool_calls:
             message["tool_calls"] = [call.to_message() for call in self.tool_calls]
         return message
@@ -146,6 +146,7 @@ class LiteLLMModel:
         self.timeout = float(self.model_kwargs.pop("timeout", timeout))
         self.backoff = float(self.model_kwargs.pop("retry_backoff", backoff))
         self._litellm: Any = None
+        self._price_unknown = False
 
     async def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], on_delta: DeltaCallback | None = None
@@ -210,11 +211,14 @@ class LiteLLMModel:
         return self._litellm
 
     def _cost(self, litellm: Any, usage: Usage) -> float:
+        if self._price_unknown:
+            return 0.0
         try:
             prompt_cost, completion_cost = litellm.cost_per_token(
                 model=self.model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
             )
         except Exception:  # unknown model in the offline cost map: cost is unknown, not an error
+            self._price_unknown = True
             return 0.0
         return float(prompt_cost + completion_cost)
 
@@ -319,8 +323,8 @@ class _ResponseBuilder:
         function = piece.function
         if piece.id:
             call["id"] = piece.id
-        if function is not None and function.name:
-            call["name"] += function.name
+        if function is not None and function.name and not call["name"]:
+            call["name"] = function.name  # once: some servers (llama.cpp) repeat the name in every chunk
         if function is not None and function.arguments:
             call["arguments"] += function.arguments
         if on_delta:
