@@ -135,6 +135,12 @@ async def test_file_ops_round_trip(provider, tmp_path):
     listed = await provider.list_files("**/*.bin", root=str(tmp_path))
     assert listed["paths"] == [str(tmp_path / "data" / "blob.bin")]
 
+    local = tmp_path.parent / f"{tmp_path.name}-upload.bin"
+    local.write_bytes(payload)
+    await provider.upload(str(local), "uploaded/copy.bin")
+    await provider.download("uploaded/copy.bin", str(local) + ".back")
+    assert Path(str(local) + ".back").read_bytes() == payload
+
     with pytest.raises(FileNotFoundError):
         await provider.read_file(str(tmp_path / "missing.txt"))
     with pytest.raises(ValueError, match="expected 1 match"):

@@ -36,7 +36,7 @@ class ConsoleProgress(Hook):
 
 def _demo(args: argparse.Namespace) -> int:
     from .agent import TinyCodeAgent
-    from .demo import DEMO_PROMPT, pick_model, pick_provider
+    from .demo import pick_model, pick_provider
     from .errors import TinyCodeError
 
     with ExitStack() as stack:
