@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+from .errors import RunCancelled
 from .events import Deny, Event, EventBus, ModifyArguments, ReplaceResult
 from .llm import ToolCall
 from .record import ToolCallRecord
@@ -77,6 +78,8 @@ class ToolDispatcher:
         """Call the tool exactly once; its own failures become a result the model can read."""
         try:
             value = await tool.invoke(arguments)
+        except RunCancelled:  # the user stopped the run: not a tool failure for the model to read
+            raise
         except Exception as exc:  # the model must see why the tool failed
             log.debug("tool %s failed", tool.name, exc_info=True)
             return ToolResult(f"Error: {tool.name} failed: {type(exc).__name__}: {exc}", ok=False)

@@ -73,14 +73,20 @@ class _MainShellPump:
         self.held: list[Any] = []
 
     def __call__(self, limit: int) -> None:
+        for _ in range(limit):
+            if not self._read_one():
+                return
+
+    def _read_one(self) -> bool:
+        """Handle or hold one pending message; False when there is none."""
         import zmq
 
-        for _ in range(limit):
-            try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            self._handle(frames)
+        try:
+            frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        self._handle(frames)
+        return True
 
     def _handle(self, frames: list[Any]) -> None:
         session = self.kernel.session
@@ -105,7 +111,14 @@ class _MainShellPump:
             kernel.set_parent(parent_ident, parent, channel="shell")
 
     def release_held(self) -> None:
-        """Give the held requests back to the kernel; they run, in order, once the current one ends."""
+        """Give the held requests back to the kernel; they run, in order, once the current one ends.
+
+        The socket is emptied first: the kernel's own stream is woken by an edge (new data on
+        an empty queue), so a message left behind after our reads would never be seen — the
+        next cell's request would wait forever.
+        """
+        while self._read_one():
+            pass
         held, self.held = self.held, []
         for frames in held:
             self.kernel.io_loop.add_callback(self.kernel.shell_main, None, frames)
