@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import inspect
 import logging
 import os
 import time
@@ -311,19 +312,12 @@ class TinyCodeAgent:
         self.bus.add(RichUICallback())
 
 
-_OPTION_NAMES = [
-    "model", "api_key", "provider", "provider_config", "tools", "authorized_imports", "check_string_obfuscation",
-    "model_kwargs", "enable_python_tool", "enable_shell_tool", "enable_file_tools", "enable_todo_write",
-    "default_workdir", "auto_git_checkpoint", "truncation_config", "ui", "max_turns", "system_prompt",
-    "bypass_shell_safety", "callbacks", "llm",
-]  # fmt: skip
-
-
 def _reject_unknown(unknown: dict[str, Any]) -> None:
     if not unknown:
         return
     name = sorted(unknown)[0]
-    close = difflib.get_close_matches(name, _OPTION_NAMES, n=1)
+    options = [p for p in inspect.signature(TinyCodeAgent.__init__).parameters if p not in ("self", "unknown")]
+    close = difflib.get_close_matches(name, options, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ConfigurationError(f"TinyCodeAgent: unknown option {name!r}{hint}")
 
