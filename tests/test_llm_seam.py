@@ -1,6 +1,7 @@
 """The LLM seam end to end: litellm's real HTTP path against the loopback scripted server."""
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -112,6 +113,37 @@ async def test_timeouts_are_retried_then_typed(tmp_path):
             with pytest.raises(LLMTimeoutError, match="did not answer within"):
                 await agent.run("go")
             assert time.perf_counter() - started < 5
+
+
+async def test_litellm_callbacks_of_the_user_still_fire(tmp_path, monkeypatch):
+    """We skip litellm's logging pipeline only when nobody listens to it: a user's own litellm logger keeps working."""
+    from litellm.integrations.custom_logger import CustomLogger
+
+    from tinycode_jupyter.llm import import_litellm
+
+    class Recorder(CustomLogger):
+        def __init__(self) -> None:
+            super().__init__()
+            self.events: list[str] = []
+
+        async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+            self.events.append("success")
+
+        async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+            self.events.append("failure")
+
+    recorder = Recorder()
+    monkeypatch.setattr(import_litellm(), "callbacks", [recorder])
+    with ScriptedServer([say("first"), fault("status", status=400)]) as server:
+        async with agent_for(server, tmp_path) as agent:
+            assert await agent.run("go") == "first"
+            with pytest.raises(LLMError):
+                await agent.run("again")
+            for _ in range(50):
+                if len(recorder.events) == 2:
+                    break
+                await asyncio.sleep(0.02)
+    assert sorted(recorder.events) == ["failure", "success"]
 
 
 async def test_transcript_survives_a_failure_mid_run(tmp_path):
