@@ -84,6 +84,19 @@ async def test_modified_arguments_run_and_results_can_be_replaced(tmp_path):
     assert tool_results(llm) == ["[redacted by policy]"]
 
 
+async def test_approval_is_shown_the_arguments_a_hook_rewrote(tmp_path):
+    answers = Answers("y")
+    agent, llm = make_agent([call("run_python", {"code": "value = 0"}), say("ok")], tmp_path)
+    approval, console = terminal(answers, agent, ApprovalPolicy(["run_python"]))
+    agent.add_callback(Recorder("rewrite", [], ModifyArguments({"code": "value = 'rewritten'"})))
+    agent.add_callback(approval)
+    async with agent:
+        await agent.run("go")
+        assert agent.provider.shell.user_ns["value"] == "rewritten"
+    shown = console.export_text()
+    assert "value = 'rewritten'" in shown and "value = 0" not in shown
+
+
 async def test_deny_tools_composes_with_terminal_approval(tmp_path):
     answers = Answers("y", "y")
     agent, llm = make_agent(

@@ -96,6 +96,16 @@ def test_no_model_configured_is_one_line(tmp_path):
         k.shutdown()
 
 
+def test_environment_is_read_when_the_extension_loads_not_when_imported(tmp_path):
+    k = Kernel(env={"TINYCODE_MODEL": "", "TINYCODE_ALLOW_MODEL_REQUESTS": "0"}, cwd=str(tmp_path))
+    try:
+        k.execute("import os, tinycode_jupyter.jupyter.magics\nos.environ['TINYCODE_MODEL'] = 'ollama/set-after-import'")
+        k.execute("%load_ext tinycode_jupyter")
+        assert "ollama/set-after-import" in k.execute("%agent").text()
+    finally:
+        k.shutdown()
+
+
 def test_model_errors_fail_the_cell(kernel, server):
     from tinycode_jupyter.testing import fault
 

@@ -140,6 +140,8 @@ class EventBus:
                 continue
             if isinstance(outcome, ModifyMessages):
                 event.messages = outcome.messages
+            if isinstance(outcome, ModifyArguments):  # later hooks (an approval) see what will run
+                event.extra["arguments"] = outcome.arguments
             if outcome is not None:
                 decisions.append(outcome)
         return decisions

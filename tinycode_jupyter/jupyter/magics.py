@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Enum, Float, Int, TraitError, Unicode
+from traitlets import Enum, Float, Int, TraitError, Unicode, default
 
 from ..errors import TinyCodeError
 
@@ -53,13 +53,25 @@ def _cell_parser() -> argparse.ArgumentParser:
 class AgentMagics(Magics):
     """Agent magics; one agent (and conversation) per kernel, rebuilt when its settings change."""
 
-    model = Unicode(os.environ.get("TINYCODE_MODEL", ""), help="litellm model name").tag(config=True)
-    api_base = Unicode(os.environ.get("TINYCODE_API_BASE", ""), help="base URL of an OpenAI-compatible or Ollama server").tag(config=True)
-    provider = Unicode(os.environ.get("TINYCODE_PROVIDER", "kernel"), help="execution provider: kernel, local, modal").tag(config=True)
+    model = Unicode(help="litellm model name (default: $TINYCODE_MODEL)").tag(config=True)
+    api_base = Unicode(help="base URL of an OpenAI-compatible or Ollama server (default: $TINYCODE_API_BASE)").tag(config=True)
+    provider = Unicode(help="execution provider: kernel, local, modal (default: $TINYCODE_PROVIDER or kernel)").tag(config=True)
     max_turns = Int(30, help="turns before a run gives up").tag(config=True)
     budget_usd = Float(0.0, help="hard cost limit per run in USD (0: none)").tag(config=True)
     approve = Enum(APPROVE_CHOICES, "off", help="ask with Approve/Deny buttons before: nothing (off), "
                    "bash and file writes (writes), every tool call (all)").tag(config=True)  # fmt: skip
+
+    @default("model")
+    def _model_from_environment(self) -> str:
+        return os.environ.get("TINYCODE_MODEL", "")
+
+    @default("api_base")
+    def _api_base_from_environment(self) -> str:
+        return os.environ.get("TINYCODE_API_BASE", "")
+
+    @default("provider")
+    def _provider_from_environment(self) -> str:
+        return os.environ.get("TINYCODE_PROVIDER", "kernel")
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
