@@ -155,3 +155,26 @@ def test_missing_notebook_and_unknown_kernel_are_one_line_errors(tmp_path, capsy
     nbformat.write(nb, tmp_path / "ok.ipynb")
     assert main(["run", str(tmp_path / "ok.ipynb"), "--kernel", "no-such-kernel"]) == 2
     assert "no Jupyter kernel named 'no-such-kernel'" in capsys.readouterr().err
+
+
+def test_a_notebook_of_many_agent_cells_runs_to_the_end(server, tmp_path):
+    """Each agent cell's last write-back reply races the cell's execute_reply; none may be lost (a lost one hung the run)."""
+    count = 10
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext tinycode_jupyter", id="setup")]
+    for n in range(count):
+        prompt = f"%%agent --model openai/scripted --api-base {server.url}\nSet step_{n}."
+        nb.cells.append(nbformat.v4.new_code_cell(prompt, id=f"agent{n}"))
+        server.add(call("run_python", {"code": f"step_{n} = {n}"}), say(f"step_{n} is set."))
+    every_step = ", ".join(f"step_{n}" for n in range(count))
+    nb.cells.append(nbformat.v4.new_code_cell(f"print(sum([{every_step}]))", id="total"))
+    path = tmp_path / "many.ipynb"
+    nbformat.write(nb, path)
+
+    assert main(["run", str(path), "--timeout", "60"]) == 0
+
+    saved = cells(tmp_path / "many.out.ipynb")
+    answers = [c.source for c in saved if tag(c) and c.cell_type == "markdown"]
+    assert answers == [f"step_{n} is set." for n in range(count)]
+    assert text_of(saved[-1]).strip() == str(sum(range(count)))

@@ -92,8 +92,7 @@ class _CellsComm:
             log.warning("ignoring write-back message %r", action)
 
     def reply(self, data: dict[str, Any]) -> None:
-        kc = self.client.kc
-        kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": self.comm_id, "data": data}))
+        self.client.send_comm_reply(self.comm_id, data)
 
 
 class HeadlessClient(NotebookClient):
@@ -103,6 +102,7 @@ class HeadlessClient(NotebookClient):
         super().__init__(nb, **kwargs)
         self.comm_open_handlers[TARGET] = self._open_cells_comm
         self.agent_runs: dict[str, _AgentRun] = {}
+        self._replies: Any = None
         self.executing_cell_id: str | None = None
         self.failed_cell_id: str | None = None
 
@@ -110,6 +110,27 @@ class HeadlessClient(NotebookClient):
         kc = await super().async_start_new_kernel_client()
         kc.execute = self._execute_with_cell_id
         return kc
+
+    def send_comm_reply(self, comm_id: str, data: dict[str, Any]) -> None:
+        """Send a comm message to the kernel on a shell connection of its own.
+
+        nbclient waits for the cell's ``execute_reply`` with a poll on its asyncio shell
+        socket. A send on that same socket can consume the wake-up of a reply that has
+        just arrived (zmq's descriptor signals edges), and the poll then waits forever.
+        """
+        if self._replies is None:
+            from jupyter_client import BlockingKernelClient
+
+            self._replies = BlockingKernelClient()
+            self._replies.load_connection_info(self.kc.get_connection_info())
+            self._replies.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        self._replies.shell_channel.send(self._replies.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
+
+    async def _async_cleanup_kernel(self) -> None:
+        if self._replies is not None:
+            self._replies.stop_channels()
+            self._replies = None
+        await super()._async_cleanup_kernel()
 
     def _execute_with_cell_id(self, code: str, store_history: bool = True, stop_on_error: bool = True, **_: Any) -> str:
         """``kc.execute`` as JupyterLab sends it: the cell's id in the request's metadata."""
