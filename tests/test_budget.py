@@ -91,6 +91,18 @@ async def test_child_usage_rolls_up_and_the_parent_limit_stops_the_child(tmp_pat
     assert len(llm_b.requests) == 2
 
 
+async def test_a_parent_per_run_limit_applies_to_each_run_of_its_children(tmp_path):
+    parent = TokenTracker("team", per_run_max_tokens=300)
+    child = TokenTracker("worker", parent=parent)
+    agent, llm = make_agent(loop_script(), tmp_path, child, max_turns=20)
+    async with agent:
+        for _ in range(2):  # the second run starts fresh: the limit is per run, not per session
+            with pytest.raises(BudgetExceeded, match="per_run_max_tokens of tracker 'team'"):
+                await agent.run("loop")
+    assert len(llm.requests) == 6
+    assert parent.total.total_tokens == 660
+
+
 def test_invalid_limits_are_configuration_errors():
     with pytest.raises(ConfigurationError, match="max_tokens"):
         TokenTracker(max_tokens=-1)

@@ -31,6 +31,8 @@ class TokenTracker(Hook):
     are checked before every model call and tool call, for this tracker and its
     parents; a reached limit ends the run with :class:`~tinycode_jupyter.errors.BudgetExceeded`
     (the usage of the call that crossed it is still counted and in the run record).
+    A parent attached to no agent of its own counts a run from the start of its
+    children's latest run.
     """
 
     def __init__(
@@ -48,9 +50,15 @@ class TokenTracker(Hook):
         self.budget = Budget(max_tokens, max_cost, per_run_max_tokens, per_run_max_cost)
         self.by_model: dict[str, ModelUsage] = {}
         self._run_start: ModelUsage | None = None
+        self._has_own_agent = False
 
     def on_agent_start(self, event: Event) -> None:
         self._run_start = self.total
+        self._has_own_agent = True
+        parent = self.parent
+        while parent is not None and not parent._has_own_agent:
+            parent._run_start = parent.total
+            parent = parent.parent
 
     def on_llm_start(self, event: Event) -> None:
         self.check_budget()
@@ -125,3 +133,4 @@ class TokenTracker(Hook):
     def reset(self) -> None:
         self.by_model.clear()
         self._run_start = None
+        self._has_own_agent = False
