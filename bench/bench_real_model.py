@@ -69,8 +69,18 @@ PROMPTS: list[tuple[str, str]] = [
 ]
 
 
-def squashed(text: str) -> str:
-    return "".join(text.split()).lower()
+def is_correct(prompt: str, expected: str, answer: str) -> bool:
+    """The expected value is in the answer once the words of the prompt that hold it are taken out.
+
+    An echo of the question ("the largest of [3, 41, 7] is 20") is no answer. Whitespace is
+    ignored; case too, unless the expected value has capitals (upper-casing is the task).
+    """
+    fold = (lambda text: text) if expected != expected.lower() else str.lower
+    needle = fold("".join(expected.split()))
+    for word in prompt.split():
+        if needle in fold(word):
+            answer = fold(answer).replace(fold(word), " ")
+    return needle in fold("".join(answer.split()))
 
 
 @dataclass
@@ -138,7 +148,7 @@ async def one_run(url: str, prompt: str, expected: str, forced: bool) -> RunOutc
         try:
             async with agent:
                 answer = str(await asyncio.wait_for(agent.run(prompt), RUN_LIMIT_S))
-            outcome = "correct" if squashed(expected) in squashed(answer) else "wrong answer"
+            outcome = "correct" if is_correct(prompt, expected, answer) else "wrong answer"
         except asyncio.TimeoutError:
             outcome, error = "hang", f"no end within {RUN_LIMIT_S:.0f}s"
         except TinyCodeError as exc:
