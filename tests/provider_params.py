@@ -1,8 +1,9 @@
 """The providers every contract test runs against: (name, factory taking a work dir)."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from tinycode_jupyter.providers.base import Provider
 
@@ -43,3 +44,23 @@ def _modal_fake(workdir: Path) -> Provider:
 
 
 PROVIDER_FACTORIES.append(("modal-fake", _modal_fake))
+
+
+@contextlib.asynccontextmanager
+async def started_local_providers(workdir: Path, **defaults: Any) -> AsyncIterator[Callable[..., Awaitable[Provider]]]:
+    """Yield ``make(**provider_config)``, which starts a LocalProvider in ``workdir``; all are closed on exit."""
+    from tinycode_jupyter.providers.local import LocalProvider
+
+    started: list[LocalProvider] = []
+
+    async def make(**config: Any) -> LocalProvider:
+        provider = LocalProvider(workdir, **defaults, **config)
+        await provider.start()
+        started.append(provider)
+        return provider
+
+    try:
+        yield make
+    finally:
+        for provider in started:
+            await provider.close()

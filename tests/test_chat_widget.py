@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tinycode_jupyter.testing import ScriptedServer, call, fault, say
+from tinycode_jupyter.testing import call, fault, say
 
 from kernel_harness import Kernel
 
@@ -129,14 +129,8 @@ class Chat:
 
 
 @pytest.fixture(scope="module")
-def server():
-    with ScriptedServer() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
 def frontend(server, tmp_path_factory):
-    kernel = Kernel(env={"TINYCODE_ALLOW_MODEL_REQUESTS": "0"}, cwd=str(tmp_path_factory.mktemp("chat")))
+    kernel = Kernel(cwd=str(tmp_path_factory.mktemp("chat")))
     front = WidgetFrontend(kernel)
     front.run("%load_ext tinycode_jupyter\nimport pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3]})")
     front.run(f"%agent model=openai/scripted api_base={server.url}")

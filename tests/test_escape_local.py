@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from _require import require_tool
+from provider_params import started_local_providers
 
 from tinycode_jupyter.errors import ProviderError
 from tinycode_jupyter.providers.local import LocalProvider
@@ -34,17 +35,8 @@ def workdir(tmp_path: Path) -> Path:
 async def make_sandbox(workdir):
     """Start a sandboxed provider with the given provider_config; all are closed afterwards."""
     require_tool("bwrap", "the local provider's sandbox")
-    started: list[LocalProvider] = []
-
-    async def make(**config) -> LocalProvider:
-        provider = LocalProvider(workdir, **config)
-        await provider.start()
-        started.append(provider)
-        return provider
-
-    yield make
-    for provider in started:
-        await provider.close()
+    async with started_local_providers(workdir) as make:
+        yield make
 
 
 @pytest.fixture

@@ -15,12 +15,6 @@ FIRST_CODE = "total = int(df['a'].sum())\nopen('agent_code_runs.txt', 'a').write
 SECOND_CODE = "total = int(df['a'].sum()) * 10\nopen('agent_code_runs.txt', 'a').write('second\\n')\nprint('total', total)"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ScriptedServer() as s:
-        yield s
-
-
 def write_notebook(folder: Path, server: ScriptedServer) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

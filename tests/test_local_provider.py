@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from _require import require_tool
+from provider_params import started_local_providers
 
 from tinycode_jupyter.errors import ConfigurationError, ProviderError, SandboxUnavailableError
 from tinycode_jupyter.providers.cgroup import CGROUP_ROOT
@@ -33,17 +34,8 @@ def sandboxed(request) -> bool:
 @pytest.fixture
 async def make_provider(tmp_path, sandboxed):
     """Start providers in the current mode; all are closed afterwards."""
-    started: list[LocalProvider] = []
-
-    async def make(**config) -> LocalProvider:
-        provider = LocalProvider(tmp_path, sandbox=sandboxed, **config)
-        await provider.start()
-        started.append(provider)
-        return provider
-
-    yield make
-    for provider in started:
-        await provider.close()
+    async with started_local_providers(tmp_path, sandbox=sandboxed) as make:
+        yield make
 
 
 def processes_with_cwd(path: Path) -> list[int]:

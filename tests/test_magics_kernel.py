@@ -12,7 +12,7 @@ from kernel_harness import Kernel
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
-    k = Kernel(env={"TINYCODE_ALLOW_MODEL_REQUESTS": "0"}, cwd=str(tmp_path_factory.mktemp("kernel")))
+    k = Kernel(cwd=str(tmp_path_factory.mktemp("kernel")))
     yield k
     k.shutdown()
 
@@ -87,7 +87,7 @@ def test_bad_options_fail_the_cell_with_one_clear_line(kernel, cell, message):
 
 
 def test_no_model_configured_is_one_line(tmp_path):
-    k = Kernel(env={"TINYCODE_MODEL": "", "TINYCODE_ALLOW_MODEL_REQUESTS": "0"}, cwd=str(tmp_path))
+    k = Kernel(env={"TINYCODE_MODEL": ""}, cwd=str(tmp_path))
     try:
         k.execute("%load_ext tinycode_jupyter")
         run = k.execute("%%agent\nhello")
@@ -97,7 +97,7 @@ def test_no_model_configured_is_one_line(tmp_path):
 
 
 def test_environment_is_read_when_the_extension_loads_not_when_imported(tmp_path):
-    k = Kernel(env={"TINYCODE_MODEL": "", "TINYCODE_ALLOW_MODEL_REQUESTS": "0"}, cwd=str(tmp_path))
+    k = Kernel(env={"TINYCODE_MODEL": ""}, cwd=str(tmp_path))
     try:
         k.execute("import os, tinycode_jupyter.jupyter.magics\nos.environ['TINYCODE_MODEL'] = 'ollama/set-after-import'")
         k.execute("%load_ext tinycode_jupyter")

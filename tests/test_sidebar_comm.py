@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tinycode_jupyter.jupyter import chat_protocol, comm_protocol
-from tinycode_jupyter.testing import ScriptedServer, call, fault, say
+from tinycode_jupyter.testing import call, fault, say
 
 from kernel_harness import Kernel
 
@@ -107,14 +107,8 @@ class SidebarClient:
 
 
 @pytest.fixture(scope="module")
-def server():
-    with ScriptedServer() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
 def sidebar(server, tmp_path_factory):
-    kernel = Kernel(env={"TINYCODE_ALLOW_MODEL_REQUESTS": "0"}, cwd=str(tmp_path_factory.mktemp("sidebar")))
+    kernel = Kernel(cwd=str(tmp_path_factory.mktemp("sidebar")))
     client = SidebarClient(kernel)
     client.execute("%load_ext tinycode_jupyter\nnumbers = [1, 2, 3]")
     client.execute(f"%agent model=openai/scripted api_base={server.url}")
