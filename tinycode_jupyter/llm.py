@@ -364,19 +364,24 @@ def _without_litellm_bookkeeping(litellm: Any) -> Iterator[None]:
     only litellm's callbacks; we keep our own usage and cost. It is about a quarter of
     litellm's time per call. litellm marks its own nested calls the same way.
     """
-    if any(getattr(litellm, name, None) for name in _LITELLM_CALLBACK_LISTS):
+    marker = None if any(getattr(litellm, name, None) for name in _LITELLM_CALLBACK_LISTS) else _internal_call_marker()
+    if marker is None:
         yield
         return
-    try:
-        from litellm._internal_context import is_internal_call
-    except ImportError:  # another litellm release: keep its full pipeline
-        yield
-        return
-    token = is_internal_call.set(True)
+    token = marker.set(True)
     try:
         yield
     finally:
-        is_internal_call.reset(token)
+        marker.reset(token)
+
+
+def _internal_call_marker() -> Any:
+    """litellm's context variable for its own nested calls, or None on a release without it (full pipeline kept)."""
+    try:
+        from litellm._internal_context import is_internal_call
+    except ImportError:
+        return None
+    return is_internal_call
 
 
 def _usage_from(usage: Any) -> Usage:

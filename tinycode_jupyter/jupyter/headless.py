@@ -20,12 +20,15 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from .comm_protocol import METADATA_KEY, TARGET, VERSION
+
+if TYPE_CHECKING:
+    from jupyter_client import BlockingKernelClient
 
 log = logging.getLogger(__name__)
 FailureError = (CellExecutionError, CellTimeoutError, DeadKernelError)
@@ -102,7 +105,7 @@ class HeadlessClient(NotebookClient):
         super().__init__(nb, **kwargs)
         self.comm_open_handlers[TARGET] = self._open_cells_comm
         self.agent_runs: dict[str, _AgentRun] = {}
-        self._replies: Any = None
+        self._replies: BlockingKernelClient | None = None
         self.executing_cell_id: str | None = None
         self.failed_cell_id: str | None = None
 
