@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from tinycode_jupyter import TinyCodeAgent, tool
+from tinycode_jupyter.actions import Interceptor
 from tinycode_jupyter.errors import ConfigurationError, MaxTurnsExceeded
 from tinycode_jupyter.events import Deny, Hook, ModifyArguments, ReplaceResult
 from tinycode_jupyter.hooks import TokenTracker
@@ -193,10 +194,10 @@ async def test_hooks_see_events_in_order_and_a_failing_hook_is_not_fatal(tmp_pat
     assert "hook bug" in caplog.text
 
 
-async def test_hook_decisions_deny_modify_and_replace(tmp_path):
-    class Policy(Hook):
-        def on_tool_start(self, event):
-            code = event.extra["arguments"].get("code", "")
+async def test_interceptor_decisions_deny_and_modify_and_a_hook_replaces_the_result(tmp_path):
+    class Policy(Interceptor, Hook):
+        async def intercept(self, action):
+            code = action.arguments.get("code", "")
             if "forbidden" in code:
                 return Deny("no forbidden code")
             return ModifyArguments({"code": code.replace("1", "2")})

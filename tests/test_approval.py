@@ -5,16 +5,10 @@ import pytest
 from rich.console import Console
 
 from tinycode_jupyter import TinyCodeAgent
+from tinycode_jupyter.actions import Interceptor
 from tinycode_jupyter.events import Deny, Hook, ModifyArguments, ReplaceResult
-from tinycode_jupyter.hooks.approval import (
-    ApprovalPolicy,
-    NotebookApproval,
-    TerminalApproval,
-    build_request,
-    deny_tools,
-    local_reader,
-    unified_diff,
-)
+from tinycode_jupyter.hooks.approval import ApprovalPolicy, NotebookApproval, TerminalApproval, deny_tools
+from tinycode_jupyter.tools.file_tools import unified_diff
 from tinycode_jupyter.testing import ScriptedLLM, call, say
 
 
@@ -43,31 +37,32 @@ class Answers:
 
 def terminal(answers, agent=None, policy=None):
     console = Console(record=True, width=100, color_system=None)
-    hook = TerminalApproval(policy, provider=agent.provider if agent else None, input_func=answers, console=console)
+    hook = TerminalApproval(policy, input_func=answers, console=console)
     return hook, console
 
 
-# --- composition in the dispatcher ---------------------------------------------------------
-class Recorder(Hook):
+# --- composition in the pipeline -----------------------------------------------------------
+class Recorder(Interceptor, Hook):
     def __init__(self, name, log, decision=None, end=None):
         self.name, self.log, self.decision, self.end = name, log, decision, end
 
-    def on_tool_start(self, event):
-        self.log.append((self.name, dict(event.extra["arguments"])))
+    async def intercept(self, action):
+        self.log.append((self.name, dict(action.arguments)))
         return self.decision
 
     def on_tool_end(self, event):
         return self.end
 
 
-async def test_every_hook_is_asked_and_a_deny_wins(tmp_path):
+async def test_interceptors_are_asked_in_order_and_the_first_deny_wins(tmp_path):
     log = []
     hooks = [Recorder("a", log), Recorder("b", log, Deny("too risky")), Recorder("c", log, ModifyArguments({"code": "1"}))]
     agent, llm = make_agent([call("run_python", {"code": "ran = True"}), say("ok")], tmp_path, hooks)
     async with agent:
         await agent.run("go")
         assert "ran" not in agent.provider.shell.user_ns
-    assert [name for name, _ in log] == ["a", "b", "c"]
+    assert [name for name, _ in log] == ["a", "b"]
+    assert agent.last_run.tool_calls[0].outcome == "denied"
     assert tool_results(llm) == ["Denied by the user's policy, nothing was run: too risky"]
     assert agent.last_run.tool_calls[0].ok is False
 
@@ -109,7 +104,7 @@ async def test_deny_tools_composes_with_terminal_approval(tmp_path):
         await agent.run("go")
     results = tool_results(llm)
     assert results[0] == "Denied by the user's policy, nothing was run: no shell in this notebook"
-    assert len(answers.prompts) == 2  # still asked about bash (all hooks are asked), then run_python
+    assert len(answers.prompts) == 1  # not asked about bash, which was denied first; asked about run_python
     assert not results[1].startswith("Denied")
     assert agent.provider.shell.user_ns["x"] == 1
 
@@ -183,6 +178,32 @@ async def test_default_policy_asks_for_shell_and_file_writes_only(tmp_path):
     assert ApprovalPolicy.every_tool().needs_approval("run_python")
 
 
+async def test_custom_tools_that_declare_nothing_are_asked_and_pure_ones_are_not(tmp_path):
+    from tinycode_jupyter import tool
+
+    @tool
+    def lookup(key: str) -> str:
+        """Look a key up somewhere."""
+        return key.upper()
+
+    @tool(effects=[])
+    def double(x: int) -> int:
+        """Double a number."""
+        return 2 * x
+
+    answers = Answers("y")
+    llm = ScriptedLLM([call("double", {"x": 2}), call("lookup", {"key": "k"}), say("ok")])
+    agent = TinyCodeAgent(llm=llm, provider="kernel", default_workdir=tmp_path, tools=[lookup, double])
+    approval, console = terminal(answers, agent)
+    agent.add_callback(approval)
+    async with agent:
+        await agent.run("go")
+    assert [p.split("?")[0] for p in answers.prompts] == ["Approve lookup"]
+    shown = console.export_text()
+    assert "Call lookup?" in shown and "\"key\": \"k\"" in shown, shown
+    assert tool_results(llm) == ["4", "K"]
+
+
 async def test_write_and_update_show_a_unified_diff_of_the_real_file(tmp_path):
     (tmp_path / "config.py").write_text("DEBUG = False\nPORT = 8000\n")
     answers = Answers("y", "y", "y")
@@ -208,11 +229,16 @@ async def test_write_and_update_show_a_unified_diff_of_the_real_file(tmp_path):
 
 async def test_update_that_would_fail_says_so(tmp_path):
     (tmp_path / "a.txt").write_text("alpha\n")
-    request = await build_request(
-        "update_file", {"file_path": str(tmp_path / "a.txt"), "old_content": "beta", "new_content": "gamma"}, local_reader
-    )
-    assert request.notes == ["old_content occurs 0 time(s), expected 1: the update would fail"]
-    assert "-beta" in request.preview and "+gamma" in request.preview
+    answers = Answers("y")
+    script = [call("update_file", {"file_path": "a.txt", "old_content": "beta", "new_content": "gamma"}), say("ok")]
+    agent, _ = make_agent(script, tmp_path)
+    approval, console = terminal(answers, agent)
+    agent.add_callback(approval)
+    async with agent:
+        await agent.run("go")
+    shown = console.export_text()
+    assert "! old_content occurs 0 time(s), expected 1: the update would fail" in shown
+    assert "-beta" in shown and "+gamma" in shown
 
 
 def test_unified_diff_marks_missing_final_newline():
@@ -231,7 +257,7 @@ def clicking(button_name, reason=""):
 async def test_notebook_approve_click_runs_the_call(tmp_path):
     shown = []
     agent, llm = make_agent([call("bash", {"command": "echo '<b>hi</b>' > w.txt"}), say("ok")], tmp_path)
-    agent.add_callback(NotebookApproval(provider=agent.provider, display=shown.append, wait_for_click=clicking("approve_button")))
+    agent.add_callback(NotebookApproval(display=shown.append, wait_for_click=clicking("approve_button")))
     async with agent:
         await agent.run("go")
     assert (tmp_path / "w.txt").exists()
@@ -243,7 +269,7 @@ async def test_notebook_approve_click_runs_the_call(tmp_path):
 
 
 async def test_notebook_deny_click_gives_the_reason(tmp_path):
-    agent, llm = make_agent([call("bash", {"command": "rm -rf data"}), say("ok")], tmp_path)
+    agent, llm = make_agent([call("bash", {"command": "echo gone > data.txt"}), say("ok")], tmp_path)
     agent.add_callback(NotebookApproval(display=lambda w: None, wait_for_click=clicking("deny_button", "keep the data")))
     async with agent:
         await agent.run("go")

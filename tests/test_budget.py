@@ -5,7 +5,7 @@ import pytest
 
 from tinycode_jupyter import TinyCodeAgent
 from tinycode_jupyter.errors import BudgetExceeded, ConfigurationError
-from tinycode_jupyter.events import Event, EventBus, Hook, StopRun
+from tinycode_jupyter.events import EventBus, Hook, LLMEnd, LLMStart, StopRun
 from tinycode_jupyter.hooks import TokenTracker
 from tinycode_jupyter.llm import LLMResponse, Usage
 from tinycode_jupyter.testing import ScriptedLLM, call, say
@@ -120,7 +120,7 @@ async def test_stop_run_is_the_only_hook_exception_that_escapes_the_bus():
     seen = []
     bus.add(Broken())
     bus.add(lambda e: seen.append(e.name))
-    await bus.emit(Event("llm_start", "r"))  # logged, not raised; later hooks still run
+    await bus.emit(LLMStart(run_id="r", messages=(), model="m"))  # logged, not raised; later hooks still run
     assert seen == ["llm_start"]
 
     def stopper(event):
@@ -128,10 +128,10 @@ async def test_stop_run_is_the_only_hook_exception_that_escapes_the_bus():
 
     bus.add(stopper)
     with pytest.raises(BudgetExceeded, match="enough"):
-        await bus.emit(Event("llm_start", "r"))
+        await bus.emit(LLMStart(run_id="r", messages=(), model="m"))
 
 
 def test_tracker_counts_server_usage():
     tracker = TokenTracker()
-    tracker.on_llm_end(Event("llm_end", "r", response=LLMResponse("x", usage=Usage(7, 3, 2), cost=0.5, model="m")))
+    tracker.on_llm_end(LLMEnd(run_id="r", response=LLMResponse("x", usage=Usage(7, 3, 2), cost=0.5, model="m")))
     assert (tracker.total.prompt_tokens, tracker.total.completion_tokens, tracker.total.cached_tokens) == (7, 3, 2)

@@ -59,7 +59,7 @@ async def test_a_running_tool_is_shown_as_pending(tmp_path):
         snapshots = await collect(chat_handler(agent), "look it up")
     statuses = [m["metadata"]["status"] for s in snapshots for m in s if m.get("metadata", {}).get("title") == "🛠️ slow_lookup"]
     assert statuses[0] == "pending" and statuses[-1] == "done"
-    assert '```json\n{"key": "abc"}\n```' in snapshots[-1][0]["content"] and "ABC" in snapshots[-1][0]["content"]
+    assert '```json\n{\n  "key": "abc"\n}\n```' in snapshots[-1][0]["content"] and "ABC" in snapshots[-1][0]["content"]
 
 
 async def test_a_stopped_run_is_shown_in_the_chat(tmp_path):
@@ -72,12 +72,12 @@ async def test_a_stopped_run_is_shown_in_the_chat(tmp_path):
 
 
 def test_gradio_callback_without_streaming_shows_the_answer():
-    from tinycode_jupyter.events import Event
+    from tinycode_jupyter.events import LLMEnd, LLMStart
     from tinycode_jupyter.llm import LLMResponse
 
     view = GradioCallback()
-    view.on_llm_start(Event("llm_start", "r"))
-    view.on_llm_end(Event("llm_end", "r", response=LLMResponse("plain answer")))
+    view.on_llm_start(LLMStart(run_id="r", messages=(), model="m"))
+    view.on_llm_end(LLMEnd(run_id="r", response=LLMResponse("plain answer")))
     assert view.messages == [{"role": "assistant", "content": "plain answer"}]
 
 

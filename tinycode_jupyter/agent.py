@@ -2,34 +2,38 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import difflib
 import inspect
+import json
 import logging
 import os
 import time
 import uuid
 from typing import Any, Callable, Sequence
 
+from .actions import ActionPipeline, Interceptor
 from .checkpoints import GitCheckpointer
-from .dispatch import ToolDispatcher
 from .errors import ConfigurationError, MaxTurnsExceeded, RunCancelled
-from .events import Callback, Event, EventBus
-from .llm import LLM, LiteLLMModel, LLMResponse
+from .events import AgentEnd, AgentStart, Callback, EventBus, LLMDelta, LLMEnd, LLMStart, ModifyMessages, StopRun, copy_messages
+from .llm import LLM, LiteLLMModel, LLMResponse, ToolCall
 from .logging_setup import enable_debug_logging_from_env, redact
 from .mcp_tools import MCPServers
 from .prompts import build_system_prompt
 from .providers.base import Provider
 from .providers.registry import create_provider
-from .record import RunRecord, RunResult, Step
+from .record import RunRecord, RunResult, Step, ToolCallRecord
 from .security import SecurityPolicy
+from .security.effect_checks import EffectChecks
 from .tools.base import Tool, as_tool
-from .tools.builtin import BuiltinFlags, ToolContext, builtin_tools
+from .tools.builtin import BuiltinFlags, builtin_tools
+from .tools.context import DEFAULT_MAX_SHELL_TIMEOUT, ToolContext
 from .truncation import TruncationConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ENV = "TINYCODE_MODEL"
-_FILE_CHANGING_TOOLS = {"run_python", "bash", "write_file", "update_file"}
+_CHANGES_FILES = frozenset({"runs_python", "runs_shell", "writes_path", "unknown"})
 
 
 class TinyCodeAgent:
@@ -61,6 +65,8 @@ class TinyCodeAgent:
         system_prompt: str | None = None,
         bypass_shell_safety: bool = False,
         callbacks: Sequence[Callback] = (),
+        interceptors: Sequence[Interceptor] = (),
+        max_shell_timeout: float = DEFAULT_MAX_SHELL_TIMEOUT,
         llm: LLM | None = None,
         **unknown: Any,
     ) -> None:
@@ -70,6 +76,8 @@ class TinyCodeAgent:
             raise ConfigurationError(f"max_turns must be a positive integer, got {max_turns!r}")
         if model_kwargs is not None and not isinstance(model_kwargs, dict):
             raise ConfigurationError(f"model_kwargs must be a dict, got {type(model_kwargs).__name__}")
+        if isinstance(max_shell_timeout, bool) or not isinstance(max_shell_timeout, (int, float)) or not max_shell_timeout > 0:
+            raise ConfigurationError(f"max_shell_timeout must be a positive number of seconds, got {max_shell_timeout!r}")
         if provider_config is not None and not isinstance(provider_config, dict):
             raise ConfigurationError(f"provider_config must be a dict, got {type(provider_config).__name__}")
         self.llm: LLM = llm or LiteLLMModel(_resolve_model(model), api_key=api_key, model_kwargs=model_kwargs)
@@ -85,10 +93,13 @@ class TinyCodeAgent:
         )
         self.checkpointer = GitCheckpointer(self.provider.workdir, enabled=auto_git_checkpoint)
         self.bus = EventBus()
+        self.interceptors: list[Interceptor] = []
         for callback in callbacks:
-            self.bus.add(callback)
+            self.add_callback(callback)
+        for interceptor in interceptors:
+            self.add_interceptor(interceptor)
         self._custom_tools = [as_tool(t) for t in tools]
-        self._context = ToolContext(self.provider, self.security)
+        self._context = ToolContext(self.provider, max_shell_timeout=float(max_shell_timeout))
         flags = BuiltinFlags(enable_python_tool, enable_shell_tool, enable_file_tools, enable_todo_write)
         self.tools: dict[str, Tool] = {}
         for item in builtin_tools(self._context, flags) + self._custom_tools:
@@ -96,12 +107,17 @@ class TinyCodeAgent:
                 raise ConfigurationError(f"tools: two tools are named {item.name!r}")
             self.tools[item.name] = item
         self._extra_system_prompt = system_prompt
-        self.dispatcher = ToolDispatcher(self.tools, self.bus, self.truncation)
+        checks = EffectChecks(self.security, self.provider)
+        self.pipeline = ActionPipeline(self.tools, self.bus, checks, self.interceptors, self.truncation)
         self.mcp = MCPServers(self.tools)
         self.messages: list[dict[str, Any]] = []
         self.history: list[RunRecord] = []
         self.last_run: RunRecord | None = None
+        self._active: tuple[RunRecord, Step] | None = None
+        self._snapshots = _MessageSnapshots()
         self._started = False
+        self._closes = 0
+        """How many times close() was called: a run that sees it change was ended by close()."""
         self._notes: set[str] = set()
         self._lock = asyncio.Lock()
         if ui is not None:
@@ -121,8 +137,9 @@ class TinyCodeAgent:
             self.provider.set_tool_handler([t.name for t in custom], self._call_tool_from_code)
 
     async def close(self) -> None:
-        """Stop the MCP servers and the provider."""
+        """Stop the MCP servers and the provider; a run in progress ends with :class:`RunCancelled`."""
         self._started = False
+        self._closes += 1
         try:
             await self.mcp.close()
         finally:
@@ -155,11 +172,30 @@ class TinyCodeAgent:
         await self.close()
 
     # --- configuration -----------------------------------------------------------
-    def add_callback(self, callback: Callback) -> None:
+    def add_callback(self, callback: Callback | Interceptor) -> None:
+        """Add a watcher (an :class:`~tinycode_jupyter.events.Hook` or a function of one event).
+
+        An :class:`Interceptor` (approval, deny, budget trackers) is added as a control point
+        too; one that is also a hook watches as well.
+        """
+        if isinstance(callback, Interceptor):
+            self.add_interceptor(callback)
+            if not callable(callback):
+                return
         self.bus.add(callback)
 
-    def remove_callback(self, callback: Callback) -> None:
-        self.bus.remove(callback)
+    def remove_callback(self, callback: Callback | Interceptor) -> None:
+        if isinstance(callback, Interceptor):
+            self.interceptors.remove(callback)
+        if callback in self.bus.callbacks:
+            self.bus.remove(callback)
+
+    def add_interceptor(self, interceptor: Interceptor) -> None:
+        """Ask ``interceptor`` before every tool call and model call; if it raises, the call is blocked."""
+        if not isinstance(interceptor, Interceptor):
+            raise ConfigurationError(f"interceptors must be Interceptor objects, got {type(interceptor).__name__}")
+        if interceptor not in self.interceptors:
+            self.interceptors.append(interceptor)
 
     def reset(self) -> None:
         """Forget the conversation (the provider's state is kept)."""
@@ -214,17 +250,27 @@ class TinyCodeAgent:
             self.history.append(record)
             started = time.perf_counter()
             error: BaseException | None = None
-            await self.bus.emit(Event("agent_start", record.run_id, prompt=prompt, record=record))
+            closes_before = self._closes
+            await self.bus.emit(AgentStart(run_id=record.run_id, prompt=prompt, model=self.model, provider=self.provider.name))
             try:
                 answer = await self._loop(record, prompt, max_turns or self.max_turns)
                 return RunResult(answer, record)
             except BaseException as exc:
-                error = RunCancelled("the run was stopped") if isinstance(exc, asyncio.CancelledError) else exc
+                closed = self._closes != closes_before and not isinstance(exc, RunCancelled)
+                if closed:
+                    error = RunCancelled("the run was stopped: the agent was closed")
+                elif isinstance(exc, asyncio.CancelledError):
+                    error = RunCancelled("the run was stopped")
+                else:
+                    error = exc
                 record.error = f"{type(error).__name__}: {error}"
+                if closed:
+                    raise error from exc
                 raise
             finally:
+                self._active = None
                 record.duration = time.perf_counter() - started
-                await self.bus.emit(Event("agent_end", record.run_id, record=record, error=error))
+                await self.bus.emit(AgentEnd(run_id=record.run_id, record=copy.deepcopy(record), error=error))
 
     async def _loop(self, record: RunRecord, prompt: str, max_turns: int) -> str:
         if not self.messages:
@@ -235,6 +281,7 @@ class TinyCodeAgent:
             response = await self._call_model(record.run_id, turn, schemas)
             step = Step(turn, response.content, usage=response.usage, cost=response.cost, llm_duration=response.duration)
             record.steps.append(step)
+            self._active = (record, step)
             self.messages.append(response.to_message())
             if not response.tool_calls:
                 if response.content.strip():
@@ -246,17 +293,34 @@ class TinyCodeAgent:
         raise MaxTurnsExceeded(max_turns)
 
     async def _call_model(self, run_id: str, turn: int, schemas: list[dict[str, Any]]) -> LLMResponse:
-        start = Event("llm_start", run_id, turn, messages=self.messages, model=self.model)
-        await self.bus.emit(start)
-        outgoing = start.messages if start.messages is not None else self.messages  # hooks may transform them
+        await self._check_model_call(run_id, turn)
+        outgoing = self.messages
+        if self.bus.wants("llm_start"):
+            start = LLMStart(run_id=run_id, turn=turn, messages=self._snapshots.of(self.messages), model=self.model)
+            changes = [d for d in await self.bus.emit(start) if isinstance(d, ModifyMessages)]
+            if changes:  # transforms compose; the last one is what is sent
+                outgoing = changes[-1].messages
 
         async def on_delta(text: str | None, tool_delta: dict[str, Any] | None) -> None:
-            await self.bus.emit(Event("llm_delta", run_id, turn, text_delta=text, tool_call_delta=tool_delta))
+            await self.bus.emit(LLMDelta(run_id=run_id, turn=turn, text_delta=text, tool_call_delta=tool_delta))
 
         streaming = self.bus.wants("llm_delta")
         response = await self.llm.complete(outgoing, schemas, on_delta if streaming else None)
-        await self.bus.emit(Event("llm_end", run_id, turn, response=response))
+        await self.bus.emit(LLMEnd(run_id=run_id, turn=turn, response=copy.deepcopy(response)))
         return response
+
+    async def _check_model_call(self, run_id: str, turn: int) -> None:
+        """Ask every interceptor before a model call; one that fails stops the run (control fails closed)."""
+        for interceptor in self.interceptors:
+            try:
+                await interceptor.before_model_call(run_id, turn)
+            except StopRun as stop:
+                raise stop.error from None
+            except RunCancelled:
+                raise
+            except Exception as exc:
+                raise RunCancelled(f"the run was stopped: the check {type(interceptor).__name__} failed "
+                                   f"({type(exc).__name__}: {exc})") from exc  # fmt: skip
 
     async def _run_tool_calls(self, record: RunRecord, step: Step, response: LLMResponse, turn: int) -> None:
         pending = list(response.tool_calls)
@@ -266,27 +330,26 @@ class TinyCodeAgent:
                 debug = log.isEnabledFor(logging.DEBUG)
                 if debug:
                     log.debug("tool call %s %s: %s", call.id, call.name, redact(call.arguments))
-                call_record = await self.dispatcher.dispatch(call, record.run_id, turn)
+                call_record, _ = await self.pipeline.run(call, record.run_id, turn)
                 if debug:
                     log.debug("tool result %s ok=%s: %s", call.id, call_record.ok, redact(call_record.result))
                 step.tool_calls.append(call_record)
                 self.messages.append({"role": "tool", "tool_call_id": call.id, "content": call_record.result})
                 pending.pop(0)
-                if call.name in _FILE_CHANGING_TOOLS:
-                    await self._checkpoint(call.name, call_record.arguments)
+                if call_record.ran and any(effect.kind in _CHANGES_FILES for effect in call_record.effects):
+                    await self._checkpoint(call_record)
         finally:
             for call in pending:  # keep the conversation valid if the run is interrupted
                 self.messages.append({"role": "tool", "tool_call_id": call.id, "content": "[not run: the run was stopped]"})
 
-    async def _checkpoint(self, tool_name: str, arguments: dict[str, Any] | str) -> None:
+    async def _checkpoint(self, call: ToolCallRecord) -> None:
         if not self.checkpointer.enabled:
             return
         if not self.provider.capabilities.workdir_on_host:
             self._note_once(f"git checkpoints need a work dir on this machine; the {self.provider.name} provider's is remote")
             return
-        described = arguments if isinstance(arguments, dict) else {}
-        command = described.get("command") or described.get("code") or described.get("file_path") or ""
-        outcome = await self.checkpointer.checkpoint(f"after {tool_name}", str(command))
+        detail = call.view.body if call.view is not None else ""
+        outcome = await self.checkpointer.checkpoint(f"after {call.name}", detail)
         if outcome.note:
             self._note_once(f"git checkpoint skipped: {outcome.note}")
 
@@ -296,12 +359,15 @@ class TinyCodeAgent:
             log.warning("%s", note)
 
     async def _call_tool_from_code(self, name: str, arguments: dict[str, Any]) -> Any:
-        """Serve a custom-tool call made from inside run_python code."""
-        tool = self.tools[name]
-        tool.check_arguments(arguments)
-        result = await self.dispatcher.invoke(tool, arguments)
-        if not result.ok:
-            raise RuntimeError(result.text)
+        """Serve a custom-tool call made by code that run_python runs: the same pipeline as the model's calls."""
+        active = self._active
+        run_id, turn = (active[0].run_id, active[1].turn) if active else ("", 0)
+        call = ToolCall(f"code-{uuid.uuid4().hex[:12]}", name, json.dumps(arguments, default=repr))
+        call_record, result = await self.pipeline.run(call, run_id, turn, origin="code")
+        if active is not None:
+            active[1].tool_calls.append(call_record)
+        if not call_record.ok:
+            raise RuntimeError(call_record.result)
         return result.value
 
     def _attach_ui(self, ui: str) -> None:
@@ -336,3 +402,19 @@ def _resolve_model(model: str | None) -> str:
         f"no model configured: pass model='gpt-4.1-mini' (or 'anthropic/...', 'ollama/...'), "
         f"or set {DEFAULT_MODEL_ENV} or OPENAI_API_KEY"
     )
+
+
+class _MessageSnapshots:
+    """Copies of the conversation for hooks, made once per message (the conversation only grows)."""
+
+    def __init__(self) -> None:
+        self._copies: list[dict[str, Any]] = []
+        self._sources: list[dict[str, Any]] = []
+
+    def of(self, messages: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+        known = len(self._sources)
+        if known > len(messages) or any(a is not b for a, b in zip(self._sources[-1:], messages[known - 1:known])):
+            self._copies, self._sources, known = [], [], 0  # the conversation was reset or rewritten
+        self._copies += copy_messages(messages[known:])
+        self._sources += messages[known:]
+        return tuple(self._copies)

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Sequence
 
-from .events import Event, Hook
+from .events import AgentEnd, Hook, ToolEnd, ToolStart
 
 
 class ConsoleProgress(Hook):
@@ -17,15 +17,13 @@ class ConsoleProgress(Hook):
     def __init__(self, write=print) -> None:
         self.write = write
 
-    def on_tool_start(self, event: Event) -> None:
-        arguments = event.extra.get("arguments", {})
-        body = arguments.get("code") or arguments.get("command") or ", ".join(f"{k}={v!r}" for k, v in arguments.items())
-        self.write(f"\n── {event.tool_call.name} ──\n{body}")
+    def on_tool_start(self, event: ToolStart) -> None:
+        self.write(f"\n── {event.tool_call.name} ──\n{event.view.body}")
 
-    def on_tool_end(self, event: Event) -> None:
+    def on_tool_end(self, event: ToolEnd) -> None:
         self.write(f"── output ──\n{event.result.text}")
 
-    def on_agent_end(self, event: Event) -> None:
+    def on_agent_end(self, event: AgentEnd) -> None:
         record = event.record
         usage = record.usage
         self.write(

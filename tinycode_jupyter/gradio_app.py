@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GRADIO_MISSING = "the gradio app needs the 'gradio' package: pip install gradio"
-_CODE_LANGUAGE = {"run_python": "python", "bash": "bash"}
 
 Message = dict[str, Any]
 ChatHandler = Callable[[str, list[Any]], AsyncIterator[list[Message]]]
@@ -71,9 +70,7 @@ class GradioCallback(Hook):
         call = event.tool_call
         if call is None:
             return
-        arguments = event.extra.get("arguments") or {}
-        body = arguments.get("code") or arguments.get("command")
-        content = _fenced(str(body), _CODE_LANGUAGE.get(call.name, "")) if body else _fenced(call.arguments, "json")
+        content = _fenced(event.view.body, event.view.language)
         message = {"role": "assistant", "content": content, "metadata": {"title": f"🛠️ {call.name}", "status": "pending"}}
         self._tool_messages[call.id] = message
         self._add(message)

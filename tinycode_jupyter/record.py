@@ -3,14 +3,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .llm import Usage
 from .providers.base import ExecResult
+from .tools.effects import ActionView, Effect
+
+CallOutcome = Literal["ran", "failed", "denied", "blocked", "invalid"]
+"""ran: the tool ran and succeeded; failed: it ran and failed; denied: an interceptor or hook
+said no; blocked: a policy check or a failing interceptor stopped it; invalid: bad arguments."""
 
 
 @dataclass
 class ToolCallRecord:
+    """One tool call: what was asked, what it was declared to do, what happened."""
+
     id: str
     name: str
     arguments: dict[str, Any] | str
@@ -19,6 +26,17 @@ class ToolCallRecord:
     ok: bool = True
     duration: float = 0.0
     exec_result: ExecResult | None = None
+    effects: tuple[Effect, ...] = ()
+    view: ActionView | None = None
+    """How the call looks, from its tool: the code, command or diff, and the cell it becomes."""
+    outcome: CallOutcome = "ran"
+    origin: Literal["model", "code"] = "model"
+    """``code``: a custom tool called by code that ``run_python`` ran."""
+
+    @property
+    def ran(self) -> bool:
+        """Whether the tool was invoked (it may have failed)."""
+        return self.outcome in ("ran", "failed")
 
 
 @dataclass

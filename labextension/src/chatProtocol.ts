@@ -20,7 +20,7 @@ export type RunStatus = 'ok' | 'stopped' | 'error';
 export type ChatEvent =
   | { kind: 'start'; run_id: string; model: string }
   | { kind: 'text'; turn: number; text: string }
-  | { kind: 'tool_start'; id: string; name: string; code?: string; command?: string; arguments?: string }
+  | { kind: 'tool_start'; id: string; name: string; title: string; body: string; language: string }
   | { kind: 'tool_end'; id: string; name: string; ok: boolean; output: string; images: string[] }
   | { kind: 'answer'; turn: number; text: string }
   | {
@@ -38,12 +38,12 @@ export type ChatEvent =
 /** A message from the kernel. */
 export type ChatReply = { action: 'ready'; version: number } | ({ action: 'event' } & ChatEvent);
 
-type FieldType = 'string' | 'number' | 'boolean' | 'strings' | 'string?';
+type FieldType = 'string' | 'number' | 'boolean' | 'strings';
 
 const FIELDS: { [K in ChatEvent['kind']]: Record<string, FieldType> } = {
   start: { run_id: 'string', model: 'string' },
   text: { turn: 'number', text: 'string' },
-  tool_start: { id: 'string', name: 'string', code: 'string?', command: 'string?', arguments: 'string?' },
+  tool_start: { id: 'string', name: 'string', title: 'string', body: 'string', language: 'string' },
   tool_end: { id: 'string', name: 'string', ok: 'boolean', output: 'string', images: 'strings' },
   answer: { turn: 'number', text: 'string' },
   usage: {
@@ -62,8 +62,6 @@ function hasType(value: unknown, type: FieldType): boolean {
   switch (type) {
     case 'strings':
       return Array.isArray(value) && value.every(item => typeof item === 'string');
-    case 'string?':
-      return value === undefined || typeof value === 'string';
     default:
       return typeof value === type;
   }

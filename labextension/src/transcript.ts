@@ -124,8 +124,7 @@ export class Transcript extends Panel {
   private showToolStart(event: ToolStart): void {
     const block = element('div', 'jp-tinycode-tool');
     block.append(element('div', 'jp-tinycode-tool-name', `▶ ${event.name}`));
-    const body = event.code ?? event.command ?? event.arguments ?? '';
-    block.append(element('pre', 'jp-tinycode-code', body));
+    block.append(element('pre', 'jp-tinycode-code', event.body));
     this.tools.set(event.id, block);
     this.add(block);
   }

@@ -1,46 +1,40 @@
-"""Approval hooks: ask a person before a tool call runs, showing the code or a diff.
+"""Approval interceptors: ask a person before a tool call runs, showing the code or a diff.
 
-:class:`ApprovalPolicy` says which tools need approval. :class:`ApprovalHook` turns
-a ``tool_start`` event into an :class:`ApprovalRequest` (with the code, the command,
-or a unified diff of the file change) and asks; a denial reaches the model as the
-tool's result, with the reason. Two front ends: :class:`TerminalApproval` (y/n on a
-terminal) and :class:`NotebookApproval` (ipywidgets buttons). Several approval and
-policy hooks compose: every hook is asked and any denial wins.
+:class:`ApprovalPolicy` says which calls need approval, by tool name or by declared
+effect. :class:`ApprovalHook` asks with the tool's own preview (the code, the command,
+or a unified diff against the current file, read through the provider) and a denial
+reaches the model as the tool's result, with the reason. Approval is an interceptor:
+if asking fails, the call is blocked. Two front ends: :class:`TerminalApproval` (y/n on
+a terminal) and :class:`NotebookApproval` (ipywidgets buttons). Several approval and
+deny interceptors compose: each is asked in turn and the first denial wins.
 """
 from __future__ import annotations
 
 import asyncio
-import difflib
 import html
-import json
 import logging
-import os
-import posixpath
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Collection, Literal
+from typing import Any, Awaitable, Callable, Collection
 
-from ..events import Deny, Event, Hook
-
-if TYPE_CHECKING:
-    from ..providers.base import Provider
+from ..actions import Action, DenyTools, Interceptor
+from ..events import Deny
+from ..tools.effects import EFFECT_KINDS, EffectKind, Language
 
 log = logging.getLogger(__name__)
 
-FILE_WRITE_TOOLS = frozenset({"write_file", "update_file"})
-DEFAULT_ASK = frozenset({"bash"}) | FILE_WRITE_TOOLS
-"""Asked by default: shell commands and file writes. This default is meant for the
-``kernel`` provider, where code runs with your permissions; ``run_python`` is not
-asked by default because it is the agent's main tool (add it to ``ask`` to review it too)."""
+DEFAULT_ASK_EFFECTS: frozenset[EffectKind] = frozenset({"runs_shell", "writes_path", "edits_cell", "network", "unknown"})
+"""Asked by default: shell commands, file writes, cell edits, network and tools that declare nothing.
+This default is meant for the ``kernel`` provider, where code runs with your permissions;
+``run_python`` (effect ``runs_python``) is not asked by default because it is the agent's
+main tool (add ``"runs_python"`` or ``"run_python"`` to ``ask`` to review it too)."""
 EVERY_TOOL = "*"
-
-Language = Literal["python", "bash", "diff", "json"]
 
 
 class ApprovalPolicy:
-    """Which tool calls need approval: tool names in ``ask``, or every tool with ``"*"``."""
+    """Which calls need approval: ``ask`` holds tool names and effect kinds; ``"*"`` means every call."""
 
-    def __init__(self, ask: Collection[str] = DEFAULT_ASK) -> None:
+    def __init__(self, ask: Collection[str] = DEFAULT_ASK_EFFECTS) -> None:
         self.ask = frozenset([ask] if isinstance(ask, str) else ask)
 
     def __repr__(self) -> str:
@@ -50,13 +44,15 @@ class ApprovalPolicy:
     def every_tool(cls) -> "ApprovalPolicy":
         return cls([EVERY_TOOL])
 
-    def needs_approval(self, tool_name: str) -> bool:
-        return EVERY_TOOL in self.ask or tool_name in self.ask
+    def needs_approval(self, tool_name: str, effect_kinds: Collection[str] = ()) -> bool:
+        if EVERY_TOOL in self.ask or tool_name in self.ask:
+            return True
+        return any(kind in self.ask for kind in effect_kinds if kind in EFFECT_KINDS)
 
 
 @dataclass
 class ApprovalRequest:
-    """What a person is asked to approve."""
+    """What a person is asked to approve: the tool's own preview of the call."""
 
     tool: str
     arguments: dict[str, Any]
@@ -68,114 +64,38 @@ class ApprovalRequest:
     """Things to know, e.g. that ``old_content`` is not in the file (the tool would fail)."""
 
 
-FileReader = Callable[[str], Awaitable["str | None"]]
-"""Reads a file's current text, or None if it does not exist."""
+async def build_request(action: Action) -> ApprovalRequest:
+    """The request for one call, from its tool's preview (which reads files through the provider)."""
+    view = await action.tool.preview_of(action.arguments)
+    return ApprovalRequest(action.name, action.arguments, view.body, view.language, view.title, list(view.notes))
 
 
-def provider_reader(provider: "Provider") -> FileReader:
-    """Read files where the agent's code runs (through the provider), paths relative to its workdir."""
-
-    async def read(path: str) -> str | None:
-        full = path if posixpath.isabs(path) else posixpath.join(provider.workdir, path)
-        try:
-            data = await provider.file_op("read_bytes", path=full)
-        except FileNotFoundError:
-            return None
-        return data.decode("utf-8", errors="replace")
-
-    return read
-
-
-async def local_reader(path: str) -> str | None:
-    """Read a file on this machine (used when no provider is given)."""
-    try:
-        with open(os.path.expanduser(path), encoding="utf-8", errors="replace") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None
-
-
-def unified_diff(path: str, old: str | None, new: str) -> str:
-    """A unified diff from ``old`` (None: the file does not exist) to ``new``."""
-    before = "/dev/null" if old is None else f"a/{path}"
-    lines = difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True), before, f"b/{path}")
-    text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
-    return text or f"(no change to {path})\n"
-
-
-async def build_request(tool: str, arguments: dict[str, Any], read: FileReader) -> ApprovalRequest:
-    """The request for one tool call: code for run_python/bash, a diff for file writes, else JSON."""
-    if tool == "run_python" and isinstance(arguments.get("code"), str):
-        return ApprovalRequest(tool, arguments, arguments["code"], "python", "Run this Python code?")
-    if tool == "bash" and isinstance(arguments.get("command"), str):
-        workdir = arguments.get("absolute_workdir")
-        title = "Run this shell command" + (f" in {workdir}?" if workdir else "?")
-        return ApprovalRequest(tool, arguments, arguments["command"], "bash", title)
-    if tool in FILE_WRITE_TOOLS and isinstance(arguments.get("file_path"), str):
-        return await _file_request(tool, arguments, read)
-    return ApprovalRequest(tool, arguments, json.dumps(arguments, indent=2, default=repr), "json", f"Call {tool}?")
-
-
-async def _file_request(tool: str, arguments: dict[str, Any], read: FileReader) -> ApprovalRequest:
-    path = arguments["file_path"]
-    notes: list[str] = []
-    try:
-        current = await read(path)
-    except Exception as exc:  # shown to the person deciding, and logged
-        log.warning("approval: could not read %s for the diff: %s", path, exc)
-        current, notes = None, [f"could not read the current file ({type(exc).__name__}: {exc}); diff shown against empty"]
-    if tool == "write_file":
-        new = str(arguments.get("content", ""))
-        title = f"{'Overwrite' if current is not None else 'Create'} {path}?"
-    else:
-        old_part, new_part = str(arguments.get("old_content", "")), str(arguments.get("new_content", ""))
-        expected = arguments.get("expected_matches", 1)
-        found = (current or "").count(old_part) if old_part else 0
-        if current is None or found != expected:
-            notes.append(f"old_content occurs {found} time(s), expected {expected}: the update would fail")
-            current, new = old_part, new_part
-        else:
-            new = current.replace(old_part, new_part)
-        title = f"Edit {path}?"
-    return ApprovalRequest(tool, arguments, unified_diff(path, current, new), "diff", title, notes)
-
-
-class ApprovalHook(Hook):
+class ApprovalHook(Interceptor):
     """Base of approval front ends: decides who is asked, builds the request, applies the answer.
 
     Subclasses implement :meth:`ask`, returning None to approve or :class:`Deny`.
-    ``provider``: read files through it for diffs (pass ``agent.provider``), else the local disk.
     """
 
-    def __init__(self, policy: ApprovalPolicy | None = None, *, provider: "Provider | None" = None) -> None:
+    def __init__(self, policy: ApprovalPolicy | None = None) -> None:
         self.policy = policy or ApprovalPolicy()
-        self.read: FileReader = provider_reader(provider) if provider is not None else local_reader
         self.always_approved: set[str] = set()
         """Tools approved for the rest of the session ("always" answers)."""
 
-    async def on_tool_start(self, event: Event) -> Deny | None:
-        name = event.tool_call.name if event.tool_call else ""
-        if not self.policy.needs_approval(name) or name in self.always_approved:
+    async def intercept(self, action: Action) -> Deny | None:
+        kinds = [effect.kind for effect in action.effects]
+        if not self.policy.needs_approval(action.name, kinds) or action.name in self.always_approved:
             return None
-        request = await build_request(name, event.extra.get("arguments", {}), self.read)
-        decision = await self.ask(request)
-        log.info("approval: %s %s", name, "approved" if decision is None else f"denied ({decision.reason})")
+        decision = await self.ask(await build_request(action))
+        log.info("approval: %s %s", action.name, "approved" if decision is None else f"denied ({decision.reason})")
         return decision
 
     async def ask(self, request: ApprovalRequest) -> Deny | None:
         raise NotImplementedError
 
 
-def deny_tools(*names: str, reason: str = "this tool is disabled by the user's policy") -> Callable[[Event], Deny | None]:
-    """A hook that always denies the named tools (compose it with approval hooks)."""
-    blocked = frozenset(names)
-
-    def deny(event: Event) -> Deny | None:
-        if event.name == "tool_start" and event.tool_call is not None and event.tool_call.name in blocked:
-            return Deny(reason)
-        return None
-
-    return deny
+def deny_tools(*names: str, reason: str = "this tool is disabled by the user's policy") -> DenyTools:
+    """An interceptor that always denies the named tools (compose it with approval interceptors)."""
+    return DenyTools(names, reason)
 
 
 # --- terminal ---------------------------------------------------------------------------
@@ -196,11 +116,10 @@ class TerminalApproval(ApprovalHook):
         self,
         policy: ApprovalPolicy | None = None,
         *,
-        provider: "Provider | None" = None,
         input_func: Callable[[str], str] = input,
         console: Any = None,
     ) -> None:
-        super().__init__(policy, provider=provider)
+        super().__init__(policy)
         self.input_func = input_func
         self.console = console if console is not None else _default_console()
 
@@ -296,13 +215,12 @@ class NotebookApproval(ApprovalHook):
         self,
         policy: ApprovalPolicy | None = None,
         *,
-        provider: "Provider | None" = None,
         display: Callable[[Any], Any] | None = None,
         wait_for_click: ClickWaiter | None = None,
         timeout: float | None = 300.0,
         run_on_main: "Callable[[Callable[[], Any]], Awaitable[Any]] | None" = None,
     ) -> None:
-        super().__init__(policy, provider=provider)
+        super().__init__(policy)
         self.display = display or _ipython_display
         self.timeout = timeout
         self.wait_for_click = wait_for_click or self._wait_on_event

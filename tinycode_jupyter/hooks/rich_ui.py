@@ -6,8 +6,6 @@ output, the final answer as Markdown, and a token/cost line when the run ends.
 """
 from __future__ import annotations
 
-import difflib
-import json
 from typing import Any
 
 from ..events import Event, Hook
@@ -87,9 +85,9 @@ class RichUICallback(Hook):
         from rich.panel import Panel
         from rich.text import Text
 
-        name = event.tool_call.name
-        body, language, subtitle = _tool_body(name, event.extra.get("arguments") or {}, event.tool_call.arguments)
-        self.console.print(Panel(self._syntax(body, language), title=Text(f"▶ {name}"), subtitle=subtitle,
+        name, view = event.tool_call.name, event.view
+        subtitle = Text(view.subtitle) if view.subtitle else None
+        self.console.print(Panel(self._syntax(view.body, view.language), title=Text(f"▶ {name}"), subtitle=subtitle,
                                  title_align="left", border_style="blue"))  # fmt: skip
 
     def on_tool_end(self, event: Event) -> None:
@@ -152,29 +150,6 @@ def usage_line(record: Any) -> str:
     turns = len(record.steps)
     return (f"{turns} turn{'s' if turns != 1 else ''} · {usage.prompt_tokens:,} prompt{cached} + "
             f"{usage.completion_tokens:,} completion tokens · ${record.cost:.4f} · {record.duration:.1f}s")  # fmt: skip
-
-
-def _tool_body(name: str, arguments: dict[str, Any], raw: str) -> tuple[str, str, str | None]:
-    """(text, lexer, subtitle) for a tool call's panel."""
-    if name == "run_python" and "code" in arguments:
-        return str(arguments["code"]), "python", None
-    if name == "bash" and "command" in arguments:
-        return str(arguments["command"]), "bash", arguments.get("absolute_workdir")
-    if name == "write_file" and "content" in arguments:
-        path = str(arguments.get("file_path", ""))
-        return str(arguments["content"]), _lexer_for(path), path
-    if name == "update_file" and "old_content" in arguments:
-        path = str(arguments.get("file_path", ""))
-        old, new = str(arguments["old_content"]), str(arguments.get("new_content", ""))
-        diff = difflib.unified_diff(old.splitlines(), new.splitlines(), path, path, lineterm="")
-        return "\n".join(diff), "diff", path
-    return (json.dumps(arguments, indent=2, default=repr) if arguments else raw), "json", None
-
-
-def _lexer_for(path: str) -> str:
-    from rich.syntax import Syntax
-
-    return Syntax.guess_lexer(path, code="") if path else "text"
 
 
 def _head_and_tail(text: str, max_lines: int) -> str:

@@ -17,7 +17,6 @@ from ..truncation import TruncationConfig, truncate
 Schedule = Callable[[Callable[[], Any]], None]
 TEXT_REFRESH_SECONDS = 0.1
 _SHOWN_OUTPUT = TruncationConfig(max_tokens=1500, max_lines=60)
-_LANGUAGES = {"run_python": "python", "bash": "bash"}
 
 
 def _bundle(markdown: str) -> dict[str, str]:
@@ -62,7 +61,7 @@ class CellOutput(Hook):
         return self.block_type(self.schedule)
 
     def on_agent_start(self, event: Event) -> None:
-        self._status.show(_bundle(f"*tinycode · {event.record.model if event.record else ''} · working…*"))
+        self._status.show(_bundle(f"*tinycode · {event.model} · working…*"))
 
     def on_llm_delta(self, event: Event) -> None:
         if not event.text_delta:
@@ -84,11 +83,7 @@ class CellOutput(Hook):
 
     def on_tool_start(self, event: Event) -> None:
         name = event.tool_call.name
-        arguments = event.extra.get("arguments", {})
-        body = arguments.get("code") or arguments.get("command")
-        if body is None:
-            body = ", ".join(f"{k}={_short(v)}" for k, v in arguments.items())
-        fence = _LANGUAGES.get(name, "")
+        body, fence = event.view.body, event.view.language
         self._new_block().show(_bundle(f"**▶ {name}**\n```{fence}\n{body}\n```"))
 
     def on_tool_end(self, event: Event) -> None:
@@ -114,8 +109,3 @@ class CellOutput(Hook):
                   f"{record.provider}*")  # fmt: skip
         self._status.show(_bundle(f"*tinycode · {record.model} · {state}*"))
         self._new_block().show(_bundle(footer))
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

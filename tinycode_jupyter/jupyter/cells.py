@@ -43,18 +43,6 @@ def _new_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def source_for_call(call: ToolCallRecord) -> str | None:
-    """The cell source that redoes a tool call in a kernel, or None if the call changes nothing."""
-    args = call.arguments if isinstance(call.arguments, dict) else {}
-    if call.name == "run_python" and "code" in args:
-        return args["code"]
-    if call.name == "bash" and "command" in args:
-        return "%%bash\n" + args["command"]
-    if call.name == "write_file" and "file_path" in args and "content" in args:
-        return f"%%writefile {args['file_path']}\n{args['content']}"
-    return None
-
-
 def cell_metadata(run_id: str, step: int, turn: int, model: str, tokens: int, anchor_cell_id: str | None) -> dict[str, Any]:
     """The ``metadata`` of a generated cell: what the frontend matches on when a run is replaced."""
     return {METADATA_KEY: {"run_id": run_id, "step": step, "turn": turn, "model": model, "tokens": tokens,
@@ -63,9 +51,9 @@ def cell_metadata(run_id: str, step: int, turn: int, model: str, tokens: int, an
 
 def cell_for_call(call: ToolCallRecord, metadata: dict[str, Any]) -> Cell | None:
     """A code cell (with outputs) for a tool call, or None if it changed nothing or never ran."""
-    source = source_for_call(call)
-    if source is None or (not call.ok and call.exec_result is None):  # blocked or denied: nothing ran
-        return None
+    source = call.view.cell_source if call.view is not None else None
+    if source is None or call.origin != "model" or not call.ran or (not call.ok and call.exec_result is None):
+        return None  # nothing to redo, or it never ran (blocked, denied, invalid), or it failed before running code
     return code_cell(source, outputs_for(call.exec_result), metadata)
 
 
@@ -85,14 +73,18 @@ def cells_for_run(record: RunRecord, anchor_cell_id: str | None = None) -> list[
     return cells
 
 
-def combined_source(record: RunRecord) -> str:
-    """One cell's worth of the run's Python code, for ``set_next_input`` (which inserts a single cell)."""
-    parts = [f"# tinycode run {record.run_id}: {record.prompt.splitlines()[0][:80] if record.prompt else ''}"]
-    for call in record.tool_calls:
-        args = call.arguments if isinstance(call.arguments, dict) else {}
-        if call.name == "run_python" and call.ok and "code" in args:
-            parts.append(args["code"].rstrip())
-    return "\n\n".join(parts) + "\n"
+def combined_source(record: RunRecord) -> str | None:
+    """One cell's worth of the run's Python code, for ``set_next_input`` (which inserts a single cell).
+
+    Only calls that worked and whose cells are plain Python (no cell magic) are joined; None if there are none.
+    """
+    sources = [call.view.cell_source for call in record.tool_calls
+               if call.ok and call.origin == "model" and call.view is not None and call.view.cell_source]  # fmt: skip
+    python = [source.rstrip() for source in sources if source and not source.startswith("%%")]
+    if not python:
+        return None
+    title = record.prompt.splitlines()[0][:80] if record.prompt else ""
+    return "\n\n".join([f"# tinycode run {record.run_id}: {title}", *python]) + "\n"
 
 
 def notebook_for_session(records: list[RunRecord]) -> dict[str, Any]:

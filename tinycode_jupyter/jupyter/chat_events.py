@@ -1,7 +1,6 @@
 """A hook that turns the agent's events into sidebar chat messages (see :mod:`.chat_protocol`)."""
 from __future__ import annotations
 
-import reprlib
 import time
 from typing import Any, Callable
 
@@ -12,9 +11,6 @@ from .cell_output import TEXT_REFRESH_SECONDS
 
 Send = Callable[[dict[str, Any]], None]
 _SHOWN_OUTPUT = TruncationConfig(max_tokens=1500, max_lines=60)
-_BODY_KEYS = {"run_python": "code", "bash": "command"}
-_SUMMARY = reprlib.Repr()
-_SUMMARY.maxstring = _SUMMARY.maxother = 60
 
 
 class ChatEvents(Hook):
@@ -31,7 +27,7 @@ class ChatEvents(Hook):
         self._last_refresh = 0.0
 
     def on_agent_start(self, event: Event) -> None:
-        self.send(protocol.event("start", run_id=event.run_id, model=event.record.model if event.record else ""))
+        self.send(protocol.event("start", run_id=event.run_id, model=event.model))
 
     def on_llm_delta(self, event: Event) -> None:
         if not event.text_delta:
@@ -57,15 +53,9 @@ class ChatEvents(Hook):
         self.send(protocol.event("text", turn=turn, text=text))
 
     def on_tool_start(self, event: Event) -> None:
-        name = event.tool_call.name
-        arguments = event.extra.get("arguments", {})
-        message = protocol.event("tool_start", id=event.tool_call.id, name=name)
-        key = _BODY_KEYS.get(name)
-        if key is not None and isinstance(arguments.get(key), str):
-            message[key] = arguments[key]
-        else:
-            message["arguments"] = ", ".join(f"{k}={_SUMMARY.repr(v)}" for k, v in arguments.items())
-        self.send(message)
+        view = event.view
+        self.send(protocol.event("tool_start", id=event.tool_call.id, name=event.tool_call.name, title=view.title,
+                                 body=view.body, language=view.language))  # fmt: skip
 
     def on_tool_end(self, event: Event) -> None:
         result = event.result

@@ -22,8 +22,9 @@ Messages from the kernel: ``{"action": "ready", "version": 1}`` once, then for e
     The kernel has begun the run (a busy kernel starts it after its current cell).
 ``text``: ``turn``, ``text``
     The model's text in that turn so far; each message replaces the previous one of the turn.
-``tool_start``: ``id``, ``name``, and ``code`` (``run_python``) or ``command`` (``bash``) or ``arguments``
-    A tool call about to run; ``arguments`` is a short one-line summary for other tools.
+``tool_start``: ``id``, ``name``, ``title``, ``body``, ``language``
+    A tool call about to run, as its tool shows it: ``body`` is the code, the command, a diff
+    or the arguments as JSON, in ``language`` (python, bash, diff, json, text).
 ``tool_end``: ``id``, ``name``, ``ok``, ``output``, ``images``
     Its result: ``output`` is text (head and tail kept when long), ``images`` a list of base64 PNGs.
 ``answer``: ``turn``, ``text``

@@ -126,7 +126,7 @@ class AgentSession:
         from ..hooks.approval import ApprovalPolicy, NotebookApproval
 
         policy = ApprovalPolicy.every_tool() if approve == "all" else ApprovalPolicy()
-        return NotebookApproval(policy, provider=agent.provider, run_on_main=runner.run_on_main)
+        return NotebookApproval(policy, run_on_main=runner.run_on_main)
 
     def _anchor_cell_id(self) -> str | None:
         kernel = getattr(self.shell, "kernel", None)

@@ -13,7 +13,6 @@ import threading
 from typing import Any, Callable
 
 from ..events import Event, Hook
-from ..record import ToolCallRecord
 from . import cells as cellmod
 from .comm_protocol import HELLO, HELLO_TIMEOUT, TARGET, VERSION
 
@@ -87,7 +86,7 @@ class JupyterNotebookCallback(Hook):
 
     def on_agent_start(self, event: Event) -> None:
         self._inserted = 0
-        self.model = event.record.model if event.record else ""
+        self.model = event.model
         if self.channel is not None and self.anchor_cell_id and self.channel.frontend_ready():
             self.mechanism = "comm"
             self.channel.send({"action": "replace_run", "anchor_cell_id": self.anchor_cell_id, "run_id": event.run_id})
@@ -98,11 +97,9 @@ class JupyterNotebookCallback(Hook):
         self._turn_tokens = event.response.usage.total_tokens if event.response else 0
 
     def on_tool_end(self, event: Event) -> None:
-        if not self.live or event.tool_call is None or event.result is None:
+        if not self.live:
             return
-        call = ToolCallRecord(event.tool_call.id, event.tool_call.name, event.extra.get("arguments", {}),
-                              event.result.text, event.result.ok, exec_result=event.result.exec_result)  # fmt: skip
-        cell = cellmod.cell_for_call(call, self._metadata(event.run_id, event.turn))
+        cell = cellmod.cell_for_call(event.record, self._metadata(event.run_id, event.turn))
         if cell is not None:
             self._upsert(event.run_id, cell)
 
@@ -113,9 +110,10 @@ class JupyterNotebookCallback(Hook):
         if self.live and record.answer:
             turn = record.steps[-1].turn if record.steps else 0
             self._upsert(record.run_id, cellmod.markdown_cell(record.answer, self._metadata(record.run_id, turn)))
-        elif self.mechanism == "set_next_input" and any(c.name == "run_python" and c.ok for c in record.tool_calls):
+        elif self.mechanism == "set_next_input":
             source = cellmod.combined_source(record)
-            self.schedule(lambda: self.set_next_input(source))
+            if source is not None:
+                self.schedule(lambda: self.set_next_input(source))
 
     def _metadata(self, run_id: str, turn: int) -> dict[str, Any]:
         return cellmod.cell_metadata(run_id, self._inserted, turn, self.model, self._turn_tokens, self.anchor_cell_id)

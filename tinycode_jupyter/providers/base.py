@@ -77,6 +77,11 @@ class Provider(abc.ABC):
         self._tool_handler: ToolHandler | None = None
         self._tool_names: list[str] = []
 
+    @property
+    def extra_write_dirs(self) -> tuple[str, ...]:
+        """Directories besides the work dir that the agent may write to (``additional_write_dirs``)."""
+        return ()
+
     # lifecycle -----------------------------------------------------------
     async def start(self) -> None:
         if not self._started:

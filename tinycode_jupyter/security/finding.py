@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Rule = Literal["import", "obfuscation", "shell", "syntax"]
+Rule = Literal["import", "obfuscation", "shell", "syntax", "path"]
 
 
 @dataclass(frozen=True)

@@ -56,11 +56,11 @@ class SecurityPolicy:
             findings = [Finding("syntax", "The code is nested too deeply to check, so it was not run; simplify it.")]
         return list(dict.fromkeys(findings))  # drop exact repeats, keep order
 
-    def check_shell(self, command: str, workdir: str | None = None) -> list[Finding]:
-        """Findings for a shell command line; ``workdir`` is where relative paths and allowed writes live."""
+    def check_shell(self, command: str, workdir: str | None = None, extra_dirs: Sequence[str] = ()) -> list[Finding]:
+        """Findings for a shell command line; writes may go to ``workdir``, the temp dir and ``extra_dirs``."""
         if self.bypass_shell_safety:
             return []
-        return self.shell.check(command, workdir)
+        return self.shell.check(command, workdir, extra_dirs)
 
     def _python(self, code: str) -> list[Finding]:
         # A one-line cell naming a magic runs as that magic in a kernel, and as Python elsewhere: check both.

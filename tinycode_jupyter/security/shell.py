@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -38,6 +37,7 @@ from .shell_commands import (
     canonical_name,
 )
 from .shell_parser import Redirect, ShellParseError, SimpleCommand, Word, parse_command_line
+from .write_area import WriteArea
 
 PythonCheck = Callable[[str], list[Finding]]
 
@@ -71,8 +71,11 @@ class ShellRule:
                 self.allowed[name] = current | {sub.strip()}
         self.python_check = check_python
 
-    def check(self, command: str, workdir: str | None = None) -> list[Finding]:
-        """One finding per refused simple command; an empty list when all are allowed."""
+    def check(self, command: str, workdir: str | None = None, extra_dirs: Sequence[str] = ()) -> list[Finding]:
+        """One finding per refused simple command; an empty list when all are allowed.
+
+        Writes may go to ``workdir``, the temp dir and ``extra_dirs``.
+        """
         try:
             commands = parse_command_line(command)
         except ShellParseError as error:
@@ -81,19 +84,16 @@ class ShellRule:
                 f"The command could not be parsed ({error}), so it was not run; "
                 "write it as plain commands joined by ;, &&, || or |.",
             )]
-        area = _WriteArea(workdir)
+        area = _WriteArea(workdir, extra_dirs)
         findings = (_CommandCheck(self, command, area).run() for command in commands)
         return [finding for finding in findings if finding is not None]
 
 
 class _WriteArea:
-    """Where commands may write: the working directory and the temp directory."""
+    """Where commands may write (see :class:`WriteArea`), judged on shell words."""
 
-    def __init__(self, workdir: str | None):
-        roots = {tempfile.gettempdir(), "/tmp"}
-        if workdir:
-            roots |= {posixpath.abspath(workdir), posixpath.realpath(workdir)}
-        self.roots = [posixpath.normpath(root) for root in roots]
+    def __init__(self, workdir: str | None, extra_dirs: Sequence[str] = ()):
+        self.area = WriteArea(workdir, extra_dirs)
 
     def problem(self, word: Word) -> str | None:
         """Why writing to ``word`` is refused, or None."""
@@ -101,11 +101,7 @@ class _WriteArea:
             return "depends on a variable or the home directory"
         if word.text == "-" or _SAFE_DEVICES.fullmatch(word.text):
             return None
-        path = posixpath.normpath(word.text)
-        if posixpath.isabs(path):
-            inside = any(path == root or path.startswith(root.rstrip("/") + "/") for root in self.roots)
-            return None if inside else "is outside the working directory"
-        return "is outside the working directory" if path == ".." or path.startswith("../") else None
+        return self.area.problem(word.text)
 
 
 class _CommandCheck:

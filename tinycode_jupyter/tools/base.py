@@ -12,9 +12,10 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Union, get_args, get_origin
+from typing import Any, Awaitable, Callable, Iterable, Literal, Sequence, Union, get_args, get_origin
 
 from ..providers.base import ExecResult
+from .effects import UNKNOWN_EFFECTS, ActionView, Effect, EffectKind, arguments_view
 
 _JSON_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
 _PY_TYPES: dict[str, tuple[type, ...]] = {
@@ -43,21 +44,58 @@ class ToolArgumentError(ValueError):
     """The model called a tool with arguments that do not fit its schema."""
 
 
+Arguments = dict[str, Any]
+EffectsSpec = Union[Callable[[Arguments], Sequence[Effect]], Iterable[Union[Effect, EffectKind]]]
+"""A tool's effects: a function of its arguments, or a fixed list (``Effect`` objects or kind names)."""
+
+
 @dataclass
 class Tool:
+    """A function the model can call, with its schema, its declared effects and its looks.
+
+    ``effects``: what a call does (default: unknown, which approval policies ask about).
+    ``view``: how a call looks (default: its arguments as JSON). ``preview``: the view
+    shown before approval, which may read current state (a file's diff); default ``view``.
+    """
+
     name: str
     description: str
     parameters: dict[str, Any]
     func: Callable[..., Any]
     builtin: bool = False
     takes_kwargs: bool = False
+    effects: EffectsSpec = UNKNOWN_EFFECTS
+    view: Callable[[Arguments], ActionView] | None = None
+    preview: Callable[[Arguments], Awaitable[ActionView]] | None = None
     _is_async: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self._is_async = inspect.iscoroutinefunction(self.func)
+        if not callable(self.effects):
+            self.effects = tuple(e if isinstance(e, Effect) else Effect(e) for e in self.effects)
+
+    def effects_of(self, arguments: Arguments) -> tuple[Effect, ...]:
+        """The declared effects of a call with ``arguments``."""
+        declared = self.effects(arguments) if callable(self.effects) else self.effects
+        return tuple(declared)
+
+    def view_of(self, arguments: Arguments) -> ActionView:
+        """How a call with ``arguments`` looks."""
+        return self.view(arguments) if self.view is not None else arguments_view(self.name, arguments)
+
+    async def preview_of(self, arguments: Arguments) -> ActionView:
+        """What a person approving the call is shown."""
+        return await self.preview(arguments) if self.preview is not None else self.view_of(arguments)
 
     @classmethod
-    def from_function(cls, func: Callable[..., Any], name: str | None = None, description: str | None = None) -> "Tool":
+    def from_function(
+        cls,
+        func: Callable[..., Any],
+        name: str | None = None,
+        description: str | None = None,
+        effects: EffectsSpec = UNKNOWN_EFFECTS,
+        view: Callable[[Arguments], ActionView] | None = None,
+    ) -> "Tool":
         summary, arg_docs = _parse_docstring(inspect.getdoc(func) or "")
         signature = inspect.signature(func)
         hints = typing.get_type_hints(func)
@@ -77,7 +115,8 @@ class Tool:
             if param.default is param.empty:
                 required.append(param.name)
         parameters = {"type": "object", "properties": properties, "required": required}
-        return cls(name or func.__name__, description or summary or func.__name__, parameters, func, takes_kwargs=takes_kwargs)
+        return cls(name or func.__name__, description or summary or func.__name__, parameters, func,
+                   takes_kwargs=takes_kwargs, effects=effects, view=view)  # fmt: skip
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI-format tool schema sent to the model."""
@@ -107,11 +146,22 @@ class Tool:
         return await asyncio.to_thread(self.func, **arguments)
 
 
-def tool(func: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None) -> Any:
-    """Turn a function into a :class:`Tool` (``@tool`` or ``@tool(name=..., description=...)``)."""
+def tool(
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    effects: EffectsSpec = UNKNOWN_EFFECTS,
+) -> Any:
+    """Turn a function into a :class:`Tool`: ``@tool`` or ``@tool(name=..., effects=["network"])``.
+
+    ``effects`` declares what the tool does (kinds: runs_python, runs_shell, reads_path,
+    writes_path, edits_cell, network, unknown); ``[]`` declares a pure function. Without
+    it the tool counts as "unknown", and approval policies ask before each call.
+    """
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return Tool.from_function(f, name=name, description=description)
+        return Tool.from_function(f, name=name, description=description, effects=effects)
 
     return wrap(func) if func is not None else wrap
 
