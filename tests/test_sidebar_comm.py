@@ -129,7 +129,7 @@ def test_a_run_streams_its_events_and_writes_its_cells_below_the_anchor(sidebar,
     texts = sidebar.of_kind(chat, "text")
     assert [t["text"] for t in texts if t["turn"] == 1] == ["Adding up."]  # sent once, not repeated at the turn's end
     [start], [end] = sidebar.of_kind(chat, "tool_start"), sidebar.of_kind(chat, "tool_end")
-    assert start["name"] == "run_python" and start["code"] == "total = sum(numbers)\nprint('total', total)"
+    assert start["name"] == "run_python" and start["language"] == "python" and start["body"] == "total = sum(numbers)\nprint('total', total)"
     assert end["id"] == start["id"] and end["ok"] is True and "total 6" in end["output"] and end["images"] == []
     [answer], [usage] = sidebar.of_kind(chat, "answer"), sidebar.of_kind(chat, "usage")
     assert answer == chat_protocol.event("answer", turn=2, text="The total is **6**.")

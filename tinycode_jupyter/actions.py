@@ -147,7 +147,9 @@ class ActionPipeline:
         for interceptor in self.interceptors:
             try:
                 decision = await interceptor.intercept(action)
-            except (StopRun, RunCancelled):
+            except StopRun as stop:
+                raise stop.error from None
+            except RunCancelled:
                 raise
             except Exception as exc:  # control fails closed
                 log.error("interceptor %r failed on %s; the call was blocked", interceptor, action.name, exc_info=True)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import re
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
-from .events import Event, Hook
+from .events import AgentEnd, Hook, LLMDelta, LLMEnd, LLMStart, ToolEnd, ToolStart
 from .hooks.rich_ui import usage_line
+from .untrusted_text import code_block, markdown_text
 
 if TYPE_CHECKING:
     from .agent import TinyCodeAgent
@@ -48,46 +48,49 @@ class GradioCallback(Hook):
         self.messages: list[Message] = []
         self.changed = asyncio.Event()
         self._streaming = False
+        self._streamed = ""
         self._tool_messages: dict[str, Message] = {}
 
-    def on_llm_start(self, event: Event) -> None:
+    def on_llm_start(self, event: LLMStart) -> None:
         self._streaming = False
 
-    def on_llm_delta(self, event: Event) -> None:
+    def on_llm_delta(self, event: LLMDelta) -> None:
         if not event.text_delta:
             return
         if not self._streaming:
-            self._streaming = True
+            self._streaming, self._streamed = True, ""
             self.messages.append({"role": "assistant", "content": ""})
-        self.messages[-1]["content"] += event.text_delta
+        self._streamed += event.text_delta
+        self.messages[-1]["content"] = markdown_text(self._streamed)
         self.changed.set()
 
-    def on_llm_end(self, event: Event) -> None:
+    def on_llm_end(self, event: LLMEnd) -> None:
         if not self._streaming and event.response is not None and event.response.content.strip():
-            self._add({"role": "assistant", "content": event.response.content})
+            self._add({"role": "assistant", "content": markdown_text(event.response.content)})
 
-    def on_tool_start(self, event: Event) -> None:
+    def on_tool_start(self, event: ToolStart) -> None:
         call = event.tool_call
         if call is None:
             return
-        content = _fenced(event.view.body, event.view.language)
+        content = code_block(event.view.body, event.view.language)
         message = {"role": "assistant", "content": content, "metadata": {"title": f"🛠️ {call.name}", "status": "pending"}}
         self._tool_messages[call.id] = message
         self._add(message)
 
-    def on_tool_end(self, event: Event) -> None:
+    def on_tool_end(self, event: ToolEnd) -> None:
         message = self._tool_messages.pop(event.tool_call.id, None) if event.tool_call else None
         if message is None or event.result is None:
             return
-        message["content"] += "\n\n" + _fenced(event.result.text, "text")
+        message["content"] += "\n\n" + code_block(event.result.text, "text")
         message["metadata"] = {**message["metadata"], "status": "done"}
         if not event.result.ok:
             message["metadata"]["title"] += " (failed)"
         self.changed.set()
 
-    def on_agent_end(self, event: Event) -> None:
+    def on_agent_end(self, event: AgentEnd) -> None:
         if event.error is not None:
-            self._add({"role": "assistant", "content": f"⚠️ The run stopped: {type(event.error).__name__}: {event.error}"})
+            reason = markdown_text(str(event.error))
+            self._add({"role": "assistant", "content": f"⚠️ The run stopped: {type(event.error).__name__}: {reason}"})
         if event.record is not None:
             self._add({"role": "assistant", "content": usage_line(event.record), "metadata": {"title": "usage"}})
 
@@ -132,10 +135,3 @@ def build_app(agent: "TinyCodeAgent", title: str = "TinyCodeAgent", description:
             description=description or f"Model {agent.model} · code runs in the {agent.provider.name} provider",
         )
     return app
-
-
-def _fenced(text: str, language: str) -> str:
-    """``text`` in a Markdown code fence longer than any backtick run inside it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{language}\n{text.rstrip()}\n{fence}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Collection
 
-from ..events import Event, Hook, ModifyMessages
+from ..events import Hook, LLMStart, ModifyMessages
 
 MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
 TOOL_CALL_KEYS = frozenset({"id", "type", "function"})
@@ -38,7 +38,7 @@ class MessageCleanupHook(Hook):
         self.content_part_keys = frozenset(content_part_keys)
         self.flatten_text = flatten_text
 
-    def on_llm_start(self, event: Event) -> ModifyMessages | None:
+    def on_llm_start(self, event: LLMStart) -> ModifyMessages | None:
         if event.messages is None:
             return None
         return ModifyMessages([self.clean(message) for message in event.messages])

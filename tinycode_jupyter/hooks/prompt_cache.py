@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..events import Event, Hook, ModifyMessages
+from ..events import Hook, LLMStart, ModifyMessages
 
 EPHEMERAL = {"type": "ephemeral"}
 DEFAULT_MIN_CHARS = 4096
@@ -32,7 +32,7 @@ class AnthropicPromptCacheCallback(Hook):
         self.min_chars = min_chars
         self.cache_system_prompt = cache_system_prompt
 
-    def on_llm_start(self, event: Event) -> ModifyMessages | None:
+    def on_llm_start(self, event: LLMStart) -> ModifyMessages | None:
         if not is_claude(event.model) or not event.messages:
             return None
         marks = self.mark_indexes(event.messages)

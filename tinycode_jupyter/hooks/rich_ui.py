@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..events import Event, Hook
+from ..events import AgentEnd, AgentStart, Hook, LLMDelta, LLMEnd, LLMStart, ToolEnd, ToolStart
+from ..untrusted_text import terminal_text
 
 RICH_MISSING = "RichUICallback needs the 'rich' package: pip install 'tinycode_jupyter[rich]' (or pip install rich)"
 
@@ -55,23 +56,23 @@ class RichUICallback(Hook):
         self._streamed = ""
 
     # --- events ----------------------------------------------------------------------
-    def on_agent_start(self, event: Event) -> None:
+    def on_agent_start(self, event: AgentStart) -> None:
         from rich.text import Text
 
         if self.show_prompt:
-            self.console.print(Text(f"› {event.prompt or ''}", style="bold cyan"))
+            self.console.print(Text(f"› {_plain(event.prompt or '')}", style="bold cyan"))
 
-    def on_llm_start(self, event: Event) -> None:
+    def on_llm_start(self, event: LLMStart) -> None:
         self._streamed = ""
 
-    def on_llm_delta(self, event: Event) -> None:
+    def on_llm_delta(self, event: LLMDelta) -> None:
         if not event.text_delta:
             return
         self._streamed += event.text_delta
         if self.show_thinking:
             self._live_view().update(self._text(self._streamed), refresh=True)
 
-    def on_llm_end(self, event: Event) -> None:
+    def on_llm_end(self, event: LLMEnd) -> None:
         shown_live = self._stop_live()
         response = event.response
         if response is None or shown_live or not response.content.strip():
@@ -79,35 +80,37 @@ class RichUICallback(Hook):
         if not response.tool_calls or self.show_thinking:
             self.console.print(self._text(response.content))
 
-    def on_tool_start(self, event: Event) -> None:
+    def on_tool_start(self, event: ToolStart) -> None:
         if not self.show_tool_calls or event.tool_call is None:
             return
         from rich.panel import Panel
         from rich.text import Text
 
         name, view = event.tool_call.name, event.view
-        subtitle = Text(view.subtitle) if view.subtitle else None
-        self.console.print(Panel(self._syntax(view.body, view.language), title=Text(f"▶ {name}"), subtitle=subtitle,
+        subtitle = Text(_plain(view.subtitle)) if view.subtitle else None
+        title = Text(f"▶ {_plain(name)}")
+        self.console.print(Panel(self._syntax(view.body, view.language), title=title, subtitle=subtitle,
                                  title_align="left", border_style="blue"))  # fmt: skip
 
-    def on_tool_end(self, event: Event) -> None:
+    def on_tool_end(self, event: ToolEnd) -> None:
         if not self.show_tool_calls or event.result is None:
             return
         from rich.panel import Panel
         from rich.text import Text
 
         ok = event.result.ok
-        text = _head_and_tail(event.result.text.rstrip("\n"), self.max_output_lines) or "(no output)"
-        self.console.print(Panel(Text(text), title="output" if ok else "error", title_align="left",
+        text = _head_and_tail(terminal_text(event.result.text).rstrip("\n"), self.max_output_lines) or "(no output)"
+        self.console.print(Panel(Text.from_ansi(text), title="output" if ok else "error", title_align="left",
                                  border_style="green" if ok else "red"))  # fmt: skip
 
-    def on_agent_end(self, event: Event) -> None:
+    def on_agent_end(self, event: AgentEnd) -> None:
         from rich.text import Text
 
         self._stop_live()
         record = event.record
         if event.error is not None:
-            self.console.print(Text(f"✗ run stopped: {type(event.error).__name__}: {event.error}", style="bold red"))
+            reason = _plain(str(event.error))
+            self.console.print(Text(f"✗ run stopped: {type(event.error).__name__}: {reason}", style="bold red"))
         if record is not None:
             self.console.print(Text(usage_line(record), style="dim"))
 
@@ -116,12 +119,13 @@ class RichUICallback(Hook):
         from rich.markdown import Markdown
         from rich.text import Text
 
-        return Markdown(text) if self.markdown else Text(text)
+        # links show their target: a terminal hyperlink would hide it behind the text
+        return Markdown(_plain(text), hyperlinks=False) if self.markdown else Text(_plain(text))
 
     def _syntax(self, code: str, language: str) -> Any:
         from rich.syntax import Syntax
 
-        return Syntax(code.rstrip("\n") or " ", language, word_wrap=True, theme="ansi_dark")
+        return Syntax(_plain(code).rstrip("\n") or " ", language, word_wrap=True, theme="ansi_dark")
 
     def _live_view(self) -> Any:
         if self._live is None:
@@ -150,6 +154,11 @@ def usage_line(record: Any) -> str:
     turns = len(record.steps)
     return (f"{turns} turn{'s' if turns != 1 else ''} · {usage.prompt_tokens:,} prompt{cached} + "
             f"{usage.completion_tokens:,} completion tokens · ${record.cost:.4f} · {record.duration:.1f}s")  # fmt: skip
+
+
+def _plain(text: str) -> str:
+    """Untrusted text without any escape sequence or control character (rich draws the colours)."""
+    return terminal_text(text, colours=False)
 
 
 def _head_and_tail(text: str, max_lines: int) -> str:

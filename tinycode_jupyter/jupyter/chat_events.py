@@ -4,8 +4,9 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from ..events import Event, Hook
+from ..events import AgentEnd, AgentStart, Hook, LLMDelta, LLMEnd, ToolEnd, ToolStart
 from ..truncation import TruncationConfig, truncate
+from ..untrusted_text import markdown_text
 from . import chat_protocol as protocol
 from .cell_output import TEXT_REFRESH_SECONDS
 
@@ -15,6 +16,9 @@ _SHOWN_OUTPUT = TruncationConfig(max_tokens=1500, max_lines=60)
 
 class ChatEvents(Hook):
     """Sends one message per thing the user should see; streamed text at most every 0.1 s per turn.
+
+    The model's text goes as Markdown that renders no HTML, image, link or math
+    (:func:`.markdown_text`); code and tool output go as text, which the sidebar shows as text.
 
     ``send`` is called from the agent's thread; it should hand the message to the kernel's
     main thread (``KernelRunner.call_on_main``), which keeps the messages in order.
@@ -26,10 +30,10 @@ class ChatEvents(Hook):
         self._sent = ""
         self._last_refresh = 0.0
 
-    def on_agent_start(self, event: Event) -> None:
+    def on_agent_start(self, event: AgentStart) -> None:
         self.send(protocol.event("start", run_id=event.run_id, model=event.model))
 
-    def on_llm_delta(self, event: Event) -> None:
+    def on_llm_delta(self, event: LLMDelta) -> None:
         if not event.text_delta:
             return
         self._text += event.text_delta
@@ -38,26 +42,26 @@ class ChatEvents(Hook):
             self._last_refresh = now
             self._send_text(event.turn, self._text)
 
-    def on_llm_end(self, event: Event) -> None:
+    def on_llm_end(self, event: LLMEnd) -> None:
         response = event.response
         content = response.content if response else self._text
         self._text, self._last_refresh = "", 0.0
         if response is not None and not response.tool_calls and content.strip():
-            self.send(protocol.event("answer", turn=event.turn, text=content))
+            self.send(protocol.event("answer", turn=event.turn, text=markdown_text(content)))
         elif content and content != self._sent:
             self._send_text(event.turn, content)
         self._sent = ""
 
     def _send_text(self, turn: int, text: str) -> None:
         self._sent = text
-        self.send(protocol.event("text", turn=turn, text=text))
+        self.send(protocol.event("text", turn=turn, text=markdown_text(text)))
 
-    def on_tool_start(self, event: Event) -> None:
+    def on_tool_start(self, event: ToolStart) -> None:
         view = event.view
         self.send(protocol.event("tool_start", id=event.tool_call.id, name=event.tool_call.name, title=view.title,
                                  body=view.body, language=view.language))  # fmt: skip
 
-    def on_tool_end(self, event: Event) -> None:
+    def on_tool_end(self, event: ToolEnd) -> None:
         result = event.result
         if result is None:
             return
@@ -67,7 +71,7 @@ class ChatEvents(Hook):
         self.send(protocol.event("tool_end", id=call.id, name=call.name, ok=result.ok, output=output,
                                  images=_png_images(displays)))  # fmt: skip
 
-    def on_agent_end(self, event: Event) -> None:
+    def on_agent_end(self, event: AgentEnd) -> None:
         record = event.record
         if record is None:
             return

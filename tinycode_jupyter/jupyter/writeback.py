@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Any, Callable
 
-from ..events import Event, Hook
+from ..events import AgentEnd, AgentStart, Hook, LLMEnd, ToolEnd
 from . import cells as cellmod
 from .comm_protocol import HELLO, HELLO_TIMEOUT, TARGET, VERSION
 
@@ -84,7 +84,7 @@ class JupyterNotebookCallback(Hook):
     def live(self) -> bool:
         return self.mechanism == "comm"
 
-    def on_agent_start(self, event: Event) -> None:
+    def on_agent_start(self, event: AgentStart) -> None:
         self._inserted = 0
         self.model = event.model
         if self.channel is not None and self.anchor_cell_id and self.channel.frontend_ready():
@@ -93,17 +93,17 @@ class JupyterNotebookCallback(Hook):
         else:
             self.mechanism = "set_next_input" if self.set_next_input is not None else "none"
 
-    def on_llm_end(self, event: Event) -> None:
+    def on_llm_end(self, event: LLMEnd) -> None:
         self._turn_tokens = event.response.usage.total_tokens if event.response else 0
 
-    def on_tool_end(self, event: Event) -> None:
+    def on_tool_end(self, event: ToolEnd) -> None:
         if not self.live:
             return
         cell = cellmod.cell_for_call(event.record, self._metadata(event.run_id, event.turn))
         if cell is not None:
             self._upsert(event.run_id, cell)
 
-    def on_agent_end(self, event: Event) -> None:
+    def on_agent_end(self, event: AgentEnd) -> None:
         record = event.record
         if record is None:
             return

@@ -72,12 +72,11 @@ class Tool:
     def __post_init__(self) -> None:
         self._is_async = inspect.iscoroutinefunction(self.func)
         if not callable(self.effects):
-            self.effects = tuple(e if isinstance(e, Effect) else Effect(e) for e in self.effects)
+            self.effects = _as_effects(self.effects)  # a wrong kind name fails here, when the tool is made
 
     def effects_of(self, arguments: Arguments) -> tuple[Effect, ...]:
         """The declared effects of a call with ``arguments``."""
-        declared = self.effects(arguments) if callable(self.effects) else self.effects
-        return tuple(declared)
+        return _as_effects(self.effects(arguments) if callable(self.effects) else self.effects)
 
     def view_of(self, arguments: Arguments) -> ActionView:
         """How a call with ``arguments`` looks."""
@@ -172,6 +171,10 @@ def as_tool(obj: Tool | Callable[..., Any]) -> Tool:
     if callable(obj):
         return Tool.from_function(obj)
     raise TypeError(f"tools must be functions or Tool objects, got {type(obj).__name__}")
+
+
+def _as_effects(items: Iterable[Effect | EffectKind]) -> tuple[Effect, ...]:
+    return tuple(item if isinstance(item, Effect) else Effect(item) for item in items)
 
 
 def _fits(value: Any, expected: str) -> bool:
