@@ -41,6 +41,16 @@ def terminal(answers, agent=None, policy=None):
     return hook, console
 
 
+async def terminal_shown(script, tmp_path, answers):
+    """Run ``script`` with terminal approval answering ``answers``; what the terminal showed."""
+    agent, _ = make_agent(script, tmp_path)
+    approval, console = terminal(answers, agent)
+    agent.add_callback(approval)
+    async with agent:
+        await agent.run("go")
+    return console.export_text()
+
+
 # --- composition in the pipeline -----------------------------------------------------------
 class Recorder(Interceptor, Hook):
     def __init__(self, name, log, decision=None, end=None):
@@ -213,12 +223,7 @@ async def test_write_and_update_show_a_unified_diff_of_the_real_file(tmp_path):
         call("write_file", {"file_path": "new/readme.md", "content": "hello\n"}),
         say("ok"),
     ]
-    agent, _ = make_agent(script, tmp_path)
-    approval, console = terminal(answers, agent)
-    agent.add_callback(approval)
-    async with agent:
-        await agent.run("go")
-    shown = console.export_text()
+    shown = await terminal_shown(script, tmp_path, answers)
     assert "Edit config.py?" in shown
     assert "--- a/config.py" in shown and "-PORT = 8000" in shown and "+PORT = 9000" in shown
     assert " DEBUG = False" in shown  # context line from the file itself
@@ -229,14 +234,8 @@ async def test_write_and_update_show_a_unified_diff_of_the_real_file(tmp_path):
 
 async def test_update_that_would_fail_says_so(tmp_path):
     (tmp_path / "a.txt").write_text("alpha\n")
-    answers = Answers("y")
     script = [call("update_file", {"file_path": "a.txt", "old_content": "beta", "new_content": "gamma"}), say("ok")]
-    agent, _ = make_agent(script, tmp_path)
-    approval, console = terminal(answers, agent)
-    agent.add_callback(approval)
-    async with agent:
-        await agent.run("go")
-    shown = console.export_text()
+    shown = await terminal_shown(script, tmp_path, Answers("y"))
     assert "! old_content occurs 0 time(s), expected 1: the update would fail" in shown
     assert "-beta" in shown and "+gamma" in shown
 

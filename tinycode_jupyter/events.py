@@ -76,27 +76,29 @@ class LLMEnd(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ToolStart(Event):
-    name: ClassVar[EventName] = "tool_start"
+class ToolEvent(Event):
+    """What both tool events have."""
+
     tool_call: "ToolCall"
     arguments: dict[str, Any]
-    """The parsed arguments that will run (after any interceptor changed them)."""
-    effects: tuple["Effect", ...]
+    """The parsed arguments that run (after any interceptor changed them); ``{}`` for invalid ones."""
     view: "ActionView"
     """How the call looks: title, code/command/diff, language; the one source every surface reads."""
     origin: Origin = "model"
 
 
 @dataclass(frozen=True, kw_only=True)
-class ToolEnd(Event):
+class ToolStart(ToolEvent):
+    name: ClassVar[EventName] = "tool_start"
+    effects: tuple["Effect", ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolEnd(ToolEvent):
     name: ClassVar[EventName] = "tool_end"
-    tool_call: "ToolCall"
-    arguments: dict[str, Any]
     result: "ToolResult"
-    view: "ActionView"
     record: "ToolCallRecord"
     """The typed record of the call: its effects, its outcome (ran, denied, blocked, invalid) and timing."""
-    origin: Origin = "model"
 
 
 @dataclass(frozen=True, kw_only=True)
