@@ -21,14 +21,15 @@ Messages from the kernel: ``{"action": "ready", "version": 1}`` once, then for e
 ``start``: ``run_id``, ``model``
     The kernel has begun the run (a busy kernel starts it after its current cell).
 ``text``: ``turn``, ``text``
-    The model's text in that turn so far; each message replaces the previous one of the turn.
+    The model's text in that turn so far, as Markdown that renders no HTML, image, link or math
+    (:func:`tinycode_jupyter.untrusted_text.markdown_text`); each message replaces the previous one of the turn.
 ``tool_start``: ``id``, ``name``, ``title``, ``body``, ``language``
     A tool call about to run, as its tool shows it: ``body`` is the code, the command, a diff
     or the arguments as JSON, in ``language`` (python, bash, diff, json, text).
 ``tool_end``: ``id``, ``name``, ``ok``, ``output``, ``images``
     Its result: ``output`` is text (head and tail kept when long), ``images`` a list of base64 PNGs.
 ``answer``: ``turn``, ``text``
-    The final answer (markdown); it replaces the text of its turn.
+    The final answer, as Markdown made safe in the same way; it replaces the text of its turn.
 ``usage``: ``model``, ``turns``, ``prompt_tokens``, ``completion_tokens``, ``cost_usd``, ``duration_s``
     Totals of the run, sent when it ends (also when it was stopped or failed).
 ``error``: ``error_type``, ``message``

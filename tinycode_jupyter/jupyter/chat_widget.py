@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from ..errors import RunCancelled, TinyCodeError
 from ..record import RunResult
+from ..untrusted_text import markdown_text, terminal_text
 from .cell_output import CellOutput, Schedule
 from .comm_arrival import on_arrival, to_main_shell
 from .kernel_runner import KernelRunner
@@ -37,8 +38,6 @@ BUSY_NOTE = "*Another agent run is in progress in this kernel; wait for it or st
 STOPPED_NOTE = "**Stopped.** The kernel is ready; the conversation so far is kept."
 
 
-def _markdown(text: str) -> dict[str, str]:
-    return {"text/markdown": text, "text/plain": text}
 
 
 def _now(func: Callable[[], Any]) -> None:
@@ -108,7 +107,7 @@ class ChatWidget:
             self._note(BUSY_NOTE)
             return None
         self.prompt.value = ""
-        self._note(f"**You:** {text}")
+        self._note("**You:** ", text)
         runner = self._runner = KernelRunner()
         transcript = CellOutput(runner.call_on_main, functools.partial(_WidgetBlock, transcript=self.transcript))
         self._show_running(True)
@@ -117,9 +116,9 @@ class ChatWidget:
         except RunCancelled:
             self._note(STOPPED_NOTE)
         except TinyCodeError as exc:
-            self._note(f"**{type(exc).__name__}:** {exc}")
+            self._note(f"**{type(exc).__name__}:** ", str(exc))
         except Exception as exc:  # a bug: shown here (a click's own output is seen nowhere), then raised
-            self._note(f"**Unexpected {type(exc).__name__}:** {exc}")
+            self._note(f"**Unexpected {type(exc).__name__}:** ", str(exc))
             raise
         finally:
             self._runner = None
@@ -132,8 +131,10 @@ class ChatWidget:
         if runner is not None:
             runner.cancel()
 
-    def _note(self, markdown: str) -> None:
-        _WidgetBlock(_now, self.transcript).show(_markdown(markdown))
+    def _note(self, markdown: str, text: str = "") -> None:
+        """A transcript entry: our ``markdown``, then ``text`` (a prompt, an error message) shown as the text it is."""
+        bundle = {"text/markdown": markdown + markdown_text(text), "text/plain": terminal_text(markdown + text)}
+        _WidgetBlock(_now, self.transcript).show(bundle)
 
     def _show_running(self, running: bool) -> None:
         self.send_button.disabled = running
