@@ -9,19 +9,24 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .events import AgentEnd, Hook, ToolEnd, ToolStart
+from .untrusted_text import terminal_text
 
 
 class ConsoleProgress(Hook):
-    """Plain-text progress for terminals: tool calls, their output, and the usage line."""
+    """Plain-text progress for terminals: tool calls, their output, and the usage line.
+
+    Code and output are untrusted: they are written without escape sequences other than colours
+    (:func:`.terminal_text`).
+    """
 
     def __init__(self, write=print) -> None:
         self.write = write
 
     def on_tool_start(self, event: ToolStart) -> None:
-        self.write(f"\n── {event.tool_call.name} ──\n{event.view.body}")
+        self.write(terminal_text(f"\n── {event.tool_call.name} ──\n{event.view.body}"))
 
     def on_tool_end(self, event: ToolEnd) -> None:
-        self.write(f"── output ──\n{event.result.text}")
+        self.write(terminal_text(f"── output ──\n{event.result.text}"))
 
     def on_agent_end(self, event: AgentEnd) -> None:
         record = event.record
@@ -53,9 +58,9 @@ def _demo(args: argparse.Namespace) -> int:
         try:
             answer = asyncio.run(main())
         except TinyCodeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(terminal_text(f"error: {exc}"), file=sys.stderr)
             return 1
-    print(f"\n── answer ──\n{answer}")
+    print(terminal_text(f"\n── answer ──\n{answer}"))
     return 0
 
 
