@@ -5,7 +5,8 @@ shell string. The sandbox sees read-only system directories, an allowlist of
 ``/etc`` entries (not ``/etc/shadow``: when the host runs as root the sandbox
 user maps to root, so file permissions alone would not hide it), a private
 ``/tmp``, its own ``/proc`` and ``/dev``, the work directory read-write and
-whatever extra directories the caller lists. No network, no host processes.
+whatever extra directories the caller lists. No network, no host processes, and
+a seccomp filter (see :mod:`.seccomp`) loaded from a file descriptor.
 """
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ ETC_ENTRIES = (
 # But when the host runs as root, the sandbox user *is* root outside (uid map),
 # and the kernel lets root write sysctls such as kernel.core_pattern and
 # /proc/sysrq-trigger on file permissions alone: cover them read-only.
-_PROC_COVERS = ("--ro-bind-try", "/proc/sys", "/proc/sys", "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger")
+# /proc/keys lists every key whose owner has a uid in the sandbox (host root's, when run as root): hide it.
+_PROC_COVERS = (
+    "--ro-bind-try", "/proc/sys", "/proc/sys", "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger",
+    "--ro-bind-try", "/dev/null", "/proc/keys", "--ro-bind-try", "/dev/null", "/proc/key-users",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -34,10 +39,16 @@ class SandboxLayout:
     """What the sandbox can see, besides the system directories."""
 
     workdir: str
+    seccomp_fd: int
+    """A readable file descriptor holding the seccomp program (passed to bwrap)."""
     read_dirs: tuple[str, ...] = ()
     write_dirs: tuple[str, ...] = ()
+    read_only_inside: tuple[str, ...] = ()
+    """Host paths under the writable directories that stay read-only (bound again, last)."""
     files: tuple[tuple[str, str], ...] = ()
     """(host path, sandbox path) pairs bound read-only, e.g. the worker script."""
+    symlinks: tuple[tuple[str, str], ...] = ()
+    """(link, target) pairs recreated inside, unless the link is already visible through a bind."""
     tmp_size_bytes: int = 512 << 20
     extra_options: tuple[str, ...] = field(default=())
     """Options placed just before the command, e.g. ``--info-fd``."""
@@ -58,11 +69,22 @@ def bwrap_argv(bwrap: str, layout: SandboxLayout, command: list[str]) -> list[st
         argv += ["--ro-bind", path, path]
     for path in layout.write_dirs:
         argv += ["--bind", path, path]
+    for path in layout.read_only_inside:
+        argv += ["--ro-bind-try", path, path]
     for source, target in layout.files:
         argv += ["--ro-bind", source, target]
+    bound = (*SYSTEM_DIRS, layout.workdir, *layout.read_dirs, *layout.write_dirs)
+    for link, target in layout.symlinks:
+        if not any(is_within(link, directory) for directory in bound):
+            argv += ["--symlink", target, link]
     argv += ["--remount-ro", "/"]  # the sandbox's own root (/etc, /opt, mount points) is read-only too
-    argv += ["--chdir", layout.workdir, *layout.extra_options, "--", *command]
+    argv += ["--seccomp", str(layout.seccomp_fd), "--chdir", layout.workdir, *layout.extra_options, "--", *command]
     return argv
+
+
+def is_within(path: str, directory: str) -> bool:
+    """``path`` is ``directory`` or below it (both absolute and normalised)."""
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 def _system_mounts() -> list[str]:

@@ -6,11 +6,20 @@ only to the work directory and ``additional_write_dirs``. The worker gets a
 minimal environment (no API keys), and rlimits on memory, CPU time, file size,
 open files and processes.
 
-When the host runs as root, the sandbox user maps to root outside, so two
-things rlimits and file permissions would normally give are added explicitly:
-a cgroup holds the process count and total memory (the kernel exempts root
-from RLIMIT_NPROC, see :mod:`.cgroup`), and kernel knobs such as
-``/proc/sys`` are mounted read-only (see :mod:`.bwrap`).
+When the host runs as root, the sandbox user maps to root outside, so what
+rlimits and file permissions would normally give is added explicitly: a cgroup
+holds the process count and total memory (the kernel exempts root from
+RLIMIT_NPROC, see :mod:`.cgroup`), kernel knobs such as ``/proc/sys`` are
+mounted read-only (see :mod:`.bwrap`), and a seccomp filter keeps set-id bits
+off the files it writes, which would belong to host root (see :mod:`.seccomp`).
+The worker starts with a fresh, empty session keyring.
+
+Nothing the sandbox writes should be run by the host unasked: without a work
+directory, the sandbox works in ``./tinycode-sandbox`` when the current
+directory is on this process's import path (a notebook's kernel imports from
+its folder, so a ``pandas.py`` planted there would run in the kernel), and the
+host's site-packages directories stay read-only (their ``.pth`` files run at
+every start of Python).
 
 ``provider_config={"sandbox": False}`` runs the same worker as a plain
 subprocess: persistent state, limits and a scrubbed environment, but **no
@@ -20,12 +29,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import json
 import logging
 import os
 import secrets
 import shutil
 import signal
+import site
 import subprocess
 import sys
 import weakref
@@ -34,9 +46,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigurationError, ProviderError, SandboxUnavailableError
+from . import seccomp
 from .base import Capabilities
-from .bwrap import SandboxLayout, bwrap_argv
+from .bwrap import SandboxLayout, bwrap_argv, is_within
 from .cgroup import SandboxCgroup
+from .interpreter import Interpreter
 from .pipes import PipeReader, PipeWriter
 from .worker import TOKEN_VARIABLE, kill_marked_processes
 from .worker_client import FILEOPS_PATH, WORKER_PATH
@@ -45,6 +59,8 @@ from .worker_provider import WorkerHandle, WorkerOptions, WorkerProvider, option
 logger = logging.getLogger(__name__)
 
 SANDBOX_WORKER_DIR = "/opt/tinycode"
+DEFAULT_WORKDIR_NAME = "tinycode-sandbox"
+"""The sandbox's work dir under the current directory when that is on the import path (not importable: a hyphen)."""
 _MB = 1 << 20
 _STDERR_TAIL = 4000
 _LIMITS = ("memory_limit_mb", "cpu_time_limit_s", "file_size_limit_mb", "max_processes", "max_open_files", "tmp_size_mb")
@@ -107,36 +123,6 @@ class LocalSettings:
         return {name: value for name, value in limits.items() if value is not None}
 
 
-@dataclass(frozen=True)
-class Interpreter:
-    """The Python that runs the worker, and the directories it needs inside the sandbox."""
-
-    executable: str
-    prefixes: tuple[str, ...]
-    venv: str | None
-
-    @classmethod
-    def resolve(cls, path: str | None) -> "Interpreter":
-        if path is None:
-            executable = sys.executable
-        elif os.path.isdir(path):
-            executable = next((c for c in (os.path.join(path, "bin", n) for n in ("python", "python3")) if os.path.exists(c)), "")
-        else:
-            executable = path
-        executable = os.path.abspath(os.path.expanduser(executable))
-        if not (os.path.isfile(executable) and os.access(executable, os.X_OK)):
-            raise ConfigurationError(f"provider_config['python_env_path']: no Python executable at {path!r}")
-        prefix = os.path.dirname(os.path.dirname(executable))
-        venv = prefix if os.path.exists(os.path.join(prefix, "pyvenv.cfg")) else None
-        base = os.path.dirname(os.path.dirname(os.path.realpath(executable)))
-        prefixes = tuple(dict.fromkeys(p for p in (prefix, base) if p != "/"))
-        return cls(executable, prefixes, venv)
-
-    @property
-    def bin_dir(self) -> str:
-        return os.path.dirname(self.executable)
-
-
 def worker_env(workdir: str, interpreter: Interpreter, extra: dict[str, str]) -> dict[str, str]:
     """The worker's whole environment: an allowlist, never copied from the host."""
     env = {
@@ -176,16 +162,16 @@ class LocalWorker(WorkerHandle):
 
     @classmethod
     async def spawn_sandboxed(cls, launcher: "Launcher", argv: list[str], env: dict[str, str], cwd: str,
-                              cgroup: SandboxCgroup | None) -> "LocalWorker":  # fmt: skip
-        """Start bwrap; with a cgroup, bwrap waits (``--block-fd``) until its child has joined it."""
+                              cgroup: SandboxCgroup | None, pass_fds: tuple[int, ...]) -> "LocalWorker":  # fmt: skip
+        """Start bwrap with ``pass_fds`` open; with a cgroup, bwrap waits (``--block-fd``) until its child has joined it."""
         if cgroup is None:
-            return cls(await launcher.popen(argv, env, cwd, ()), None, None)
+            return cls(await launcher.popen(argv, env, cwd, pass_fds), None, None)
         info_read, info_write = os.pipe()
         block_read, block_write = os.pipe()
         gate = ["--info-fd", str(info_write), "--block-fd", str(block_read)]
         argv = argv[: argv.index("--")] + gate + argv[argv.index("--") :]
         try:
-            worker = cls(await launcher.popen(argv, env, cwd, (info_write, block_read)), cgroup, None)
+            worker = cls(await launcher.popen(argv, env, cwd, (*pass_fds, info_write, block_read)), cgroup, None)
         finally:
             os.close(info_write)
             os.close(block_read)
@@ -228,20 +214,35 @@ class Launcher:
     bwrap's ``--die-with-parent`` (PR_SET_PDEATHSIG) fires when the *thread*
     that started it ends, and the agent may run in short-lived threads (one
     per notebook cell): the sandbox must not die with them. Shut down on close.
+
+    With ``arch``, the thread first joins a new, empty session keyring (a
+    thread's own credential), so nothing it starts inherits the host's keys.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, arch: seccomp.Arch | None = None) -> None:
         self._executor: ThreadPoolExecutor | None = None
+        self._arch = arch
 
     async def popen(self, argv: list[str], env: dict[str, str], cwd: str, pass_fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinycode-launcher")
+            initializer = None if self._arch is None else functools.partial(join_fresh_session_keyring, self._arch)
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinycode-launcher", initializer=initializer)
         return await asyncio.get_running_loop().run_in_executor(self._executor, _popen, argv, env, cwd, pass_fds)
 
     def shutdown(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+
+
+def join_fresh_session_keyring(arch: seccomp.Arch) -> None:
+    """Give the calling thread, and every process it starts later, a new anonymous session keyring."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    keyctl, join_session_keyring = ctypes.c_long(arch.numbers["keyctl"]), ctypes.c_long(1)  # KEYCTL_JOIN_SESSION_KEYRING
+    if libc.syscall(keyctl, join_session_keyring, None) < 0:
+        # Only where the host itself may not use keyrings; the sandbox's filter denies every keyring call anyway.
+        logger.warning("local: the sandbox keeps the host's session keyring (keyctl failed: %s)", os.strerror(ctypes.get_errno()))
 
 
 async def _sandbox_pid(info_fd: int) -> int:
@@ -301,6 +302,49 @@ def _describe_status(status: int | None, sandboxed: bool) -> str:
     return f"killed by {signum.name}" + (f" ({hint})" if hint else "")
 
 
+def sandbox_workdir(requested: str | None) -> str:
+    """The sandbox's work dir: ``requested``, or the current directory unless this process imports from it.
+
+    A module the sandbox writes into a directory on the import path (``pandas.py``,
+    ``json.py``, ``sitecustomize.py``) would run in this process, e.g. the notebook's
+    kernel at its next import. The default then is ``./tinycode-sandbox``; a
+    requested directory on the import path is used, with a warning.
+    """
+    if requested is not None:
+        if on_import_path(requested):
+            logger.warning("local: the work dir %s is on this process's import path: a module the sandbox writes there "
+                           "(e.g. pandas.py) would be imported here; give the sandbox a directory of its own", requested)  # fmt: skip
+        return _not_root(requested)
+    cwd = os.path.realpath(os.getcwd())
+    if not on_import_path(cwd):
+        return _not_root(cwd)
+    workdir = os.path.join(cwd, DEFAULT_WORKDIR_NAME)
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"local: the current directory is on the import path, and {workdir} (the sandbox's "
+                                 f"own work dir) cannot be created ({exc}); pass a work directory") from exc  # fmt: skip
+    if os.path.islink(workdir):
+        raise ConfigurationError(f"local: {workdir} is a symlink, not a directory of the sandbox's own; remove it")
+    return workdir
+
+
+def _not_root(workdir: str) -> str:
+    if workdir == "/":
+        raise ConfigurationError("local: the work directory cannot be / (the sandbox could write everywhere)")
+    return workdir
+
+
+def on_import_path(directory: str) -> bool:
+    """``directory`` (resolved) is an entry of ``sys.path``; ``""`` stands for the current directory."""
+    return any(os.path.realpath(entry or os.curdir) == directory for entry in sys.path if isinstance(entry, str))
+
+
+def host_site_dirs() -> list[str]:
+    """This interpreter's site-packages directories, whose ``.pth`` files run at every start of Python."""
+    return [os.path.realpath(d) for d in (*site.getsitepackages(), site.getusersitepackages())]
+
+
 class LocalProvider(WorkerProvider):
     """Runs code in a persistent worker inside bubblewrap (or, opted out, a plain subprocess)."""
 
@@ -313,12 +357,10 @@ class LocalProvider(WorkerProvider):
         self.workdir = os.path.realpath(self.workdir)
         self.settings: LocalSettings = settings
         self.interpreter = Interpreter.resolve(settings.python_env_path)
-        self._launcher = Launcher()
+        self.arch: seccomp.Arch | None = None
         if not settings.sandbox:
             self.capabilities = Capabilities(isolated=False, network=True, persistent_state=True)  # type: ignore[misc]
             self.bwrap = None
-        elif self.workdir == "/":
-            raise ConfigurationError("local: the work directory cannot be / (the sandbox could write everywhere)")
         else:
             self.bwrap = shutil.which("bwrap")
             if self.bwrap is None:
@@ -326,6 +368,13 @@ class LocalProvider(WorkerProvider):
                     "local: bubblewrap (bwrap) is not installed; install it with `sudo apt-get install bubblewrap` "
                     "(or your distribution's package), or pass provider_config={'sandbox': False} to run without isolation"
                 )
+            self.arch = seccomp.host_arch()
+            self.workdir = sandbox_workdir(self.workdir if workdir is not None else None)
+        self._launcher = Launcher(self.arch)
+
+    @property
+    def extra_write_dirs(self) -> tuple[str, ...]:
+        return self.settings.additional_write_dirs
 
     async def _close(self) -> None:
         try:
@@ -344,17 +393,23 @@ class LocalProvider(WorkerProvider):
         if self.bwrap is None:
             argv = [self.interpreter.executable, "-u", str(WORKER_PATH), config]
             return await LocalWorker.spawn_plain(self._launcher, argv, env, self.workdir)
+        assert self.arch is not None
         command = [self.interpreter.executable, "-u", f"{SANDBOX_WORKER_DIR}/worker.py", config]
-        argv = bwrap_argv(self.bwrap, self._layout(), command)
-        return await LocalWorker.spawn_sandboxed(self._launcher, argv, env, self.workdir, self._cgroup())
+        with seccomp.program_fd(self.arch) as filter_fd:
+            argv = bwrap_argv(self.bwrap, self._layout(filter_fd), command)
+            return await LocalWorker.spawn_sandboxed(self._launcher, argv, env, self.workdir, self._cgroup(), (filter_fd,))
 
-    def _layout(self) -> SandboxLayout:
+    def _layout(self, seccomp_fd: int) -> SandboxLayout:
         settings = self.settings
+        writable = (self.workdir, *settings.additional_write_dirs)
         return SandboxLayout(
             workdir=self.workdir,
+            seccomp_fd=seccomp_fd,
             read_dirs=self.interpreter.prefixes + settings.additional_read_dirs,
             write_dirs=settings.additional_write_dirs,
+            read_only_inside=tuple(d for d in host_site_dirs() if any(is_within(d, w) for w in writable)),
             files=tuple((str(path), f"{SANDBOX_WORKER_DIR}/{path.name}") for path in (WORKER_PATH, FILEOPS_PATH)),
+            symlinks=self.interpreter.links,
             tmp_size_bytes=settings.tmp_size_mb * _MB,
         )
 
