@@ -283,6 +283,22 @@ def test_cell_dollar_amounts_are_not_latex_and_code_keeps_its_dollars(attacked_c
         assert_inert(markdown)  # every update of every block, the streamed ones included
 
 
+async def test_answer_cells_written_back_or_exported_render_no_image_html_or_math(tmp_path):
+    from tinycode_jupyter.jupyter.cells import cells_for_run, notebook_for_session
+
+    prompt = f"Price it {DOLLARS} <img src={TRACKER}/prompt.png>"
+    agent = TinyCodeAgent(llm=ScriptedLLM([say(f"{MARKUP}\n\n{DOLLARS}\n\n{ANSWER_CODE}")]), provider="kernel",
+                          default_workdir=tmp_path)  # fmt: skip
+    async with agent:
+        await agent.run(prompt)
+    [answer] = cells_for_run(agent.last_run)
+    assert_inert(answer["source"])
+    exported = notebook_for_session(agent.history)["cells"]
+    assert [c["cell_type"] for c in exported] == ["markdown", "markdown"]
+    for cell in exported:
+        assert_inert(cell["source"])
+
+
 # --- rich displays from the sandbox --------------------------------------------------------------
 FORGED_DISPLAY = {
     "text/html": "<script>window.__tinycode_pwned = 'html'</script><img src='http://127.0.0.1:9/html.png'>",

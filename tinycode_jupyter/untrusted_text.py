@@ -57,7 +57,8 @@ def code_span(text: str) -> str:
     """``text`` as inline code; it stays on one line, as Markdown shows inline code anyway."""
     flat = " ".join(text.splitlines())
     fence = "`" * (_longest_run(flat) + 1)
-    return f"{fence} {flat} {fence}"
+    pad = " " if flat[:1] in ("`", " ") or flat[-1:] in ("`", " ") else ""  # Markdown strips one space each side
+    return f"{fence}{pad}{flat}{pad}{fence}"
 
 
 def markdown_text(text: str) -> str:
