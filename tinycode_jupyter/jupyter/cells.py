@@ -6,6 +6,7 @@ from typing import Any
 
 from ..providers.base import ExecResult
 from ..record import RunRecord, ToolCallRecord
+from ..untrusted_text import markdown_text
 from .comm_protocol import METADATA_KEY
 
 Cell = dict[str, Any]
@@ -39,6 +40,11 @@ def markdown_cell(source: str, metadata: dict[str, Any] | None = None) -> Cell:
     return {"id": _new_id(), "cell_type": "markdown", "source": source, "metadata": metadata or {}}
 
 
+def answer_cell(answer: str, metadata: dict[str, Any] | None = None) -> Cell:
+    """The model's answer as a markdown cell that renders no HTML, image, link or math (:func:`.markdown_text`)."""
+    return markdown_cell(markdown_text(answer), metadata)
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex[:8]
 
@@ -69,7 +75,7 @@ def cells_for_run(record: RunRecord, anchor_cell_id: str | None = None) -> list[
     if record.answer:
         last = record.steps[-1]
         meta = cell_metadata(record.run_id, len(cells), last.turn, record.model, last.usage.total_tokens, anchor_cell_id)
-        cells.append(markdown_cell(record.answer, meta))
+        cells.append(answer_cell(record.answer, meta))
     return cells
 
 
@@ -91,7 +97,7 @@ def notebook_for_session(records: list[RunRecord]) -> dict[str, Any]:
     """A standalone notebook of every run: the prompt, the code cells with outputs, the answer."""
     cells: list[Cell] = []
     for record in records:
-        cells.append(markdown_cell(f"**Prompt:** {record.prompt}"))
+        cells.append(markdown_cell(f"**Prompt:** {markdown_text(record.prompt)}"))
         cells.extend(cells_for_run(record))
     return {
         "nbformat": 4,

@@ -109,7 +109,7 @@ class JupyterNotebookCallback(Hook):
             return
         if self.live and record.answer:
             turn = record.steps[-1].turn if record.steps else 0
-            self._upsert(record.run_id, cellmod.markdown_cell(record.answer, self._metadata(record.run_id, turn)))
+            self._upsert(record.run_id, cellmod.answer_cell(record.answer, self._metadata(record.run_id, turn)))
         elif self.mechanism == "set_next_input":
             source = cellmod.combined_source(record)
             if source is not None:
