@@ -225,10 +225,12 @@ def test_data_analysis(tmp_path):
 
 @pytest.mark.kernel
 @pytest.mark.bwrap
-def test_sandbox_files_git(tmp_path):
+def test_sandbox_files_git(tmp_path, monkeypatch):
     require_tool("bwrap", "the local provider runs code in a bubblewrap sandbox")
     require_tool("git", "checkpoints are git commits")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the kernel's checkpoints go here, not to ~
     nb = execute("sandbox_files_git", tmp_path)
+    assert len(list((tmp_path / "state" / "tinycode" / "checkpoints").glob("*/git/HEAD"))) == 1
     shown = text_of(by_id(nb, "agent"))
     steps = [line.split() for line in shown.splitlines()[:5]]
     assert steps == [["write_file", "ok"], ["write_file", "ok"], ["bash", "failed"], ["update_file", "ok"], ["bash", "ok"]]

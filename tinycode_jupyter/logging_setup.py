@@ -3,49 +3,21 @@
 The package logs through :mod:`logging` under the ``tinycode_jupyter`` logger and
 never configures handlers on import. :func:`enable_debug_logging` adds one
 handler that shows model requests and tool calls. Every record that handler
-writes is passed through :func:`redact` first: API keys (``sk-...``), bearer
-tokens, ``api_key=...``-style assignments, and the values of environment
-variables whose names contain KEY, TOKEN, SECRET or PASSWORD never reach the output.
+writes is passed through :func:`~tinycode_jupyter.redaction.redact` first, the
+same redactor that commit messages and exported notebooks use: API keys, tokens,
+passwords and the values of secret-named environment variables never reach the output.
 """
 from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from typing import Iterable, TextIO
 
+from .redaction import redact as redact  # the one redactor; callers may import it from here
+
 DEBUG_ENV = "TINYCODE_DEBUG"
 PACKAGE_LOGGER = "tinycode_jupyter"
-MASK = "***"
-_SECRET_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-_MIN_SECRET_LENGTH = 6
-"""Shorter env values (``1``, ``true``) are too common to redact without mangling the log."""
-_PATTERNS = [
-    (re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}"), r"\1-" + MASK),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._\-~+/=]{4,}"), r"\1 " + MASK),
-    (
-        re.compile(r"(?i)([\\\"']*[\w-]*(?:api[_-]?key|token|secret|password|authorization)[\\\"']*\s*[:=]\s*[\\\"']*)(?!(?:bearer|basic)\s)([^\s\\\"',}\]]+)"),
-        r"\1" + MASK,
-    ),
-]
-
-
-def secret_env_values(environ: dict[str, str] | None = None) -> list[str]:
-    """Values of environment variables whose names say they hold secrets, longest first."""
-    env = os.environ if environ is None else environ
-    values = {v for k, v in env.items() if _SECRET_ENV_NAME.search(k) and len(v) >= _MIN_SECRET_LENGTH}
-    return sorted(values, key=len, reverse=True)
-
-
-def redact(text: str, extra_secrets: Iterable[str] = ()) -> str:
-    """``text`` with API keys, tokens and secret env values replaced by ``***``."""
-    for secret in [*extra_secrets, *secret_env_values()]:
-        if secret and secret in text:
-            text = text.replace(secret, MASK)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 class RedactingFilter(logging.Filter):

@@ -7,6 +7,7 @@ from typing import Any
 from ..providers.base import ExecResult
 from ..record import RunRecord, ToolCallRecord
 from ..untrusted_text import markdown_text
+from ..redaction import redact_notebook
 from .comm_protocol import METADATA_KEY
 
 Cell = dict[str, Any]
@@ -94,14 +95,14 @@ def combined_source(record: RunRecord) -> str | None:
 
 
 def notebook_for_session(records: list[RunRecord]) -> dict[str, Any]:
-    """A standalone notebook of every run: the prompt, the code cells with outputs, the answer."""
+    """A standalone notebook of every run: the prompt, the code cells with outputs, the answer; secrets redacted."""
     cells: list[Cell] = []
     for record in records:
         cells.append(markdown_cell(f"**Prompt:** {markdown_text(record.prompt)}"))
         cells.extend(cells_for_run(record))
-    return {
+    return redact_notebook({
         "nbformat": 4,
         "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
         "cells": cells,
-    }
+    })
