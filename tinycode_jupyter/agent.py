@@ -197,6 +197,18 @@ class TinyCodeAgent:
         if interceptor not in self.interceptors:
             self.interceptors.append(interceptor)
 
+    def add_tool(self, tool: Tool | Callable[..., Any]) -> Tool:
+        """Offer ``tool`` to the model from the next run on; a name already taken is a :class:`ConfigurationError`."""
+        item = as_tool(tool)
+        if item.name in self.tools:
+            raise ConfigurationError(f"tools: two tools are named {item.name!r}")
+        self.tools[item.name] = item
+        return item
+
+    def remove_tool(self, name: str) -> None:
+        """Stop offering the tool ``name`` (from the next run on)."""
+        self.tools.pop(name, None)
+
     def reset(self) -> None:
         """Forget the conversation (the provider's state is kept)."""
         self.messages.clear()
@@ -351,7 +363,7 @@ class TinyCodeAgent:
         detail = call.view.body if call.view is not None else ""
         outcome = await self.checkpointer.checkpoint(f"after {call.name}", detail)
         if outcome.note:
-            self._note_once(f"git checkpoint skipped: {outcome.note}")
+            self._note_once(f"git checkpoint: {outcome.note}" if outcome.committed else f"git checkpoint skipped: {outcome.note}")
 
     def _note_once(self, note: str) -> None:
         if note not in self._notes:
