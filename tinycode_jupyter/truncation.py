@@ -42,13 +42,13 @@ def truncate(text: str, config: TruncationConfig) -> str:
     if len(lines) > config.max_lines:
         head = config.max_lines // 2
         tail = config.max_lines - head
-        cut = lines[head : len(lines) - tail]
-        marker = f"[... {len(cut)} lines ({sum(len(line) + 1 for line in cut)} chars) cut ...]"
+        cut_lines = lines[head : len(lines) - tail]
+        marker = f"[... {len(cut_lines)} lines ({sum(len(line) + 1 for line in cut_lines)} chars) cut ...]"
         text = "\n".join(lines[:head] + [marker] + lines[len(lines) - tail :])
     max_chars = config.max_tokens * CHARS_PER_TOKEN
     if len(text) > max_chars:
         head = max_chars // 2
         tail = max_chars - head
-        cut = len(text) - head - tail
-        text = f"{text[:head]}\n[... {cut} chars cut ...]\n{text[-tail:]}"
+        cut_chars = len(text) - head - tail
+        text = f"{text[:head]}\n[... {cut_chars} chars cut ...]\n{text[-tail:]}"
     return text

@@ -9,7 +9,7 @@ It changes only what is sent, for models whose name contains ``claude``.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from ..events import Hook, LLMStart, ModifyMessages
 
@@ -19,7 +19,7 @@ DEFAULT_MIN_CHARS = 4096
 
 
 def is_claude(model: str | None) -> bool:
-    return bool(model) and "claude" in model.lower()
+    return model is not None and "claude" in model.lower()
 
 
 class AnthropicPromptCacheCallback(Hook):
@@ -40,7 +40,7 @@ class AnthropicPromptCacheCallback(Hook):
             return None
         return ModifyMessages([_with_cache_mark(m) if i in marks else m for i, m in enumerate(event.messages)])
 
-    def mark_indexes(self, messages: list[dict[str, Any]]) -> set[int]:
+    def mark_indexes(self, messages: Sequence[dict[str, Any]]) -> set[int]:
         """Which messages get a cache mark."""
         marks: set[int] = set()
         if self.cache_system_prompt and messages[0].get("role") == "system" and _text_length(messages[0]):
@@ -65,7 +65,10 @@ def _text_length(message: dict[str, Any]) -> int:
 def _with_cache_mark(message: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``message`` whose last content block carries ``cache_control``."""
     content = message.get("content")
-    parts = [{"type": "text", "text": content}] if isinstance(content, str) else [dict(p) for p in content or ()]
+    if isinstance(content, str):
+        parts: list[dict[str, Any]] = [{"type": "text", "text": content}]
+    else:
+        parts = [dict(p) for p in content or ()]
     if not parts:
         return message
     parts[-1]["cache_control"] = dict(EPHEMERAL)

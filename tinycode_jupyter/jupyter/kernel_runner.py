@@ -71,8 +71,9 @@ class KernelRunner:
             self._stop_requested = True
             if self._loop is not None and self._task is not None:
                 self._loop.call_soon_threadsafe(self._task.cancel)
-            if self._executing and threading.current_thread() is not self._main_thread:
-                signal.pthread_kill(self._main_thread.ident, signal.SIGINT)
+            main_ident = self._main_thread.ident  # set: the main thread is always running
+            if self._executing and main_ident is not None and threading.current_thread() is not self._main_thread:
+                signal.pthread_kill(main_ident, signal.SIGINT)
 
     # --- called on the main thread ----------------------------------------------------
     def run(self, make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -80,10 +81,11 @@ class KernelRunner:
         done: concurrent.futures.Future = concurrent.futures.Future()
 
         async def main() -> T:
+            task = asyncio.current_task()  # set: asyncio runs main() as a task
             with self._state:
-                self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
-                if self._stop_requested:
-                    self._task.cancel()
+                self._loop, self._task = asyncio.get_running_loop(), task
+                if self._stop_requested and task is not None:
+                    task.cancel()
             try:
                 return await make_coroutine()
             finally:

@@ -82,7 +82,11 @@ class JupyterNotebookCallback(Hook):
 
     @property
     def live(self) -> bool:
-        return self.mechanism == "comm"
+        return self._live_channel() is not None
+
+    def _live_channel(self) -> CommChannel | None:
+        """The comm when this run's cells are written live, else None."""
+        return self.channel if self.mechanism == "comm" else None
 
     def on_agent_start(self, event: AgentStart) -> None:
         self._inserted = 0
@@ -97,27 +101,31 @@ class JupyterNotebookCallback(Hook):
         self._turn_tokens = event.response.usage.total_tokens if event.response else 0
 
     def on_tool_end(self, event: ToolEnd) -> None:
-        if not self.live:
+        channel = self._live_channel()
+        if channel is None:
             return
         cell = cellmod.cell_for_call(event.record, self._metadata(event.run_id, event.turn))
         if cell is not None:
-            self._upsert(event.run_id, cell)
+            self._upsert(channel, event.run_id, cell)
 
     def on_agent_end(self, event: AgentEnd) -> None:
         record = event.record
         if record is None:
             return
-        if self.live and record.answer:
+        channel = self._live_channel()
+        if channel is not None and record.answer:
             turn = record.steps[-1].turn if record.steps else 0
-            self._upsert(record.run_id, cellmod.answer_cell(record.answer, self._metadata(record.run_id, turn)))
+            cell = cellmod.answer_cell(record.answer, self._metadata(record.run_id, turn))
+            self._upsert(channel, record.run_id, cell)
         elif self.mechanism == "set_next_input":
             source = cellmod.combined_source(record)
-            if source is not None:
-                self.schedule(lambda: self.set_next_input(source))
+            set_next_input = self.set_next_input
+            if source is not None and set_next_input is not None:
+                self.schedule(lambda: set_next_input(source))
 
     def _metadata(self, run_id: str, turn: int) -> dict[str, Any]:
         return cellmod.cell_metadata(run_id, self._inserted, turn, self.model, self._turn_tokens, self.anchor_cell_id)
 
-    def _upsert(self, run_id: str, cell: dict[str, Any]) -> None:
+    def _upsert(self, channel: CommChannel, run_id: str, cell: dict[str, Any]) -> None:
         self._inserted += 1
-        self.channel.send({"action": "upsert_cell", "anchor_cell_id": self.anchor_cell_id, "run_id": run_id, "cell": cell})
+        channel.send({"action": "upsert_cell", "anchor_cell_id": self.anchor_cell_id, "run_id": run_id, "cell": cell})

@@ -110,8 +110,9 @@ class ImportRule:
                 if module_argument(node) is not None:
                     import_funcs.add(id(node.func))
                 findings.extend(self._check_call(node, constants))
-            elif id(node) not in import_funcs and (escape := _escape_name(node)) is not None:
-                findings.append(_escape(escape, node.lineno))
+            elif isinstance(node, ast.expr) and id(node) not in import_funcs:
+                if (escape := _escape_name(node)) is not None:
+                    findings.append(_escape(escape, node.lineno))
         return findings
 
     def _check_import(self, node: ast.Import) -> list[Finding]:
@@ -185,7 +186,7 @@ class ImportRule:
         )
 
 
-def _escape_name(node: ast.AST) -> str | None:
+def _escape_name(node: ast.expr) -> str | None:
     """The escape hatch ``node`` uses: ``x.__globals__``, a bare ``__builtins__``, ``d["__builtins__"]``."""
     if isinstance(node, ast.Attribute) and node.attr in ESCAPE_ATTRIBUTES:
         return node.attr

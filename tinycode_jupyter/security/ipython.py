@@ -78,7 +78,8 @@ def automagic_call(code: str) -> ast.Module | None:
     it also parses as Python. The call is built as an AST, never as source text.
     """
     lines = [line for line in code.splitlines() if line.strip()]
-    first_word = re.match(r"\s*([\w.]*)", lines[0]).group(1) if len(lines) == 1 else ""
+    match = re.match(r"\s*([\w.]*)", lines[0]) if len(lines) == 1 else None
+    first_word = match.group(1) if match else ""
     if first_word not in _CHECKED_LINE_MAGICS:
         return None  # decided before importing IPython, which is slow outside a kernel
     try:
@@ -124,13 +125,14 @@ class _ShellObjects:
 
 
 def _check_method(method: str, call: ast.Call, constants: StringConstants) -> tuple[list[Finding], list[Embedded]]:
-    args = [_resolve(arg, constants) for arg in call.args]
+    resolved = [_resolve(arg, constants) for arg in call.args]
+    args = [arg for arg in resolved if arg is not None]
     line = call.lineno
     if method in _OPAQUE_METHODS:
         return [_unreadable(f"`get_ipython().{method}()`", line)], []
     if method not in _SHELL_METHODS | _PYTHON_METHODS | _MAGIC_METHODS:
         return [], []
-    if not args or any(arg is None for arg in args):
+    if not resolved or len(args) < len(resolved):
         return [_unreadable(f"`get_ipython().{method}()` with a computed argument", line)], []
     if method in _SHELL_METHODS:
         return _shell_text(args[0], line)

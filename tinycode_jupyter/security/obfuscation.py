@@ -191,7 +191,7 @@ class _Taint:
         entries: list[tuple[str, tuple[int, str], set[str]]] = []
         for node in nodes:
             if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value is not None:
-                entries.extend(_assignment_entries(node, aliases))
+                entries.extend(_assignment_entries(node, node.value, aliases))
         readers: dict[str, list[tuple[str, tuple[int, str], set[str]]]] = {}
         for entry in entries:
             for name in entry[2]:
@@ -209,12 +209,14 @@ class _Taint:
         return _construction(node, self._names, self.aliases)
 
 
-def _assignment_entries(node: ast.AST, aliases: ImportAliases) -> list[tuple[str, tuple[int, str], set[str]]]:
-    """(target, how the value itself is built, the names it reads) for each simple target."""
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+def _assignment_entries(
+    node: ast.Assign | ast.AnnAssign | ast.AugAssign | ast.NamedExpr, value: ast.expr, aliases: ImportAliases
+) -> list[tuple[str, tuple[int, str], set[str]]]:
+    """(target, how ``value`` itself is built, the names it reads) for each simple target of ``node``."""
+    targets: list[ast.expr] = node.targets if isinstance(node, ast.Assign) else [node.target]
     names = [target.id for target in targets if isinstance(target, ast.Name)]
     own, reads = (0, ""), set()
-    for child in ast.walk(node.value):
+    for child in ast.walk(value):
         found = _builder(child, {}, aliases)
         own = found if found[0] > own[0] else own
         if isinstance(child, ast.Name):

@@ -111,9 +111,11 @@ def module_argument(call: ast.Call) -> ast.expr | None:
 
 def executed_strings(nodes: Nodes, constants: StringConstants) -> list[Embedded]:
     """The literal code given to exec/eval/compile, to be checked like the code around it."""
-    embedded = []
+    embedded: list[Embedded] = []
     for node in nodes:
-        argument = code_argument(node) if isinstance(node, ast.Call) else None
+        if not isinstance(node, ast.Call):
+            continue
+        argument = code_argument(node)
         if argument is not None:
             embedded.extend(Embedded("python", text, node.lineno) for text in constants.resolve(argument) or [])
     return embedded

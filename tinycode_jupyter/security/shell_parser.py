@@ -118,7 +118,7 @@ class _Parser:
             if builder.mode == "test":
                 if kind == "eof":
                     raise ShellParseError("'[[' is never closed with ']]'")
-                if kind == "word" and value.text == "]]" and not value.quoted:
+                if isinstance(value, Word) and value.text == "]]" and not value.quoted:
                     builder.mode = "command"
                 continue
             if builder.mode == "for" and (kind in ("word", "arith")):
@@ -130,9 +130,9 @@ class _Parser:
                 return
             if kind in ("word", "redir") and not (builder.argv or builder.assignments or builder.redirects):
                 builder.line = line
-            if kind == "word":
+            if isinstance(value, Word):
                 self._add_word(builder, value)
-            elif kind == "redir":
+            elif isinstance(value, Redirect):
                 builder.redirects.append(value)
             elif kind == "arith":
                 if builder.argv:
@@ -178,7 +178,7 @@ class _Parser:
 
     # ---- tokens --------------------------------------------------------------------------
 
-    def _token(self) -> tuple[str, object, int]:
+    def _token(self) -> tuple[str, Word | Redirect | str | None, int]:
         self._skip_blanks()
         if self.pos >= len(self.text):
             return "eof", None, self.line
