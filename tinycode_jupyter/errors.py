@@ -43,7 +43,19 @@ class MaxTurnsExceeded(TinyCodeError):
 
 
 class BudgetExceeded(TinyCodeError):
-    """A token or cost budget was used up; the run stopped cleanly."""
+    """A token or cost budget was used up; the run stopped cleanly.
+
+    ``limit`` names the option that was reached, ``scope`` is ``"run"`` or ``"session"``,
+    ``maximum`` its value and ``used`` the amount used; None when not known.
+    """
+
+    def __init__(self, message: str, *, limit: str | None = None, scope: str | None = None,
+                 maximum: float | None = None, used: float | None = None):  # fmt: skip
+        super().__init__(message)
+        self.limit = limit
+        self.scope = scope
+        self.maximum = maximum
+        self.used = used
 
 
 class RunCancelled(TinyCodeError):
