@@ -6,9 +6,10 @@ import asyncio
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from .events import AgentEnd, Hook, ToolEnd, ToolStart
+from .option_values import for_argparse, positive_int, seconds_or_zero
 from .untrusted_text import terminal_text
 
 
@@ -105,7 +106,7 @@ def _add_run_command(commands: Any) -> None:
     where.add_argument("-o", "--output", metavar="OUT", help="where to write the executed notebook "
                        "(default: NOTEBOOK's name with .out.ipynb, beside it: analysis.ipynb -> analysis.out.ipynb)")  # fmt: skip
     where.add_argument("--inplace", action="store_true", help="overwrite NOTEBOOK with the executed notebook")
-    run.add_argument("--timeout", type=float, default=600, metavar="S",
+    run.add_argument("--timeout", type=for_argparse(seconds_or_zero), default=600, metavar="S",
                      help="seconds each cell may run before the run stops (default 600; 0: no limit)")  # fmt: skip
     run.add_argument("--kernel", metavar="NAME", help="Jupyter kernel to use (default: the notebook's kernelspec)")
     run.set_defaults(handler=_run)
@@ -178,17 +179,24 @@ def _add_chat_command(commands: Any) -> None:
                       "installed), kernel (in this process, no isolation), modal (Modal cloud sandbox)")  # fmt: skip
     chat.add_argument("--api-base", metavar="URL", help="base URL of the model server, e.g. http://127.0.0.1:11434 "
                       "for Ollama or http://host:8000/v1 for an OpenAI-compatible server")  # fmt: skip
-    chat.add_argument("--max-turns", type=int, default=30, metavar="N",
+    chat.add_argument("--max-turns", type=for_argparse(positive_int), default=30, metavar="N",
                       help="model turns allowed per task before it stops (default 30)")  # fmt: skip
     chat.add_argument("--no-thinking", action="store_true",
                       help="do not stream the model's text while it works; show only tool calls and the answer")  # fmt: skip
     chat.set_defaults(handler=_chat)
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad usage is one line on stderr (which option, which value, why) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .demo import DEMO_PROMPT
 
-    parser = argparse.ArgumentParser(prog="tinycode", description="tinycode_jupyter: an AI code agent for Jupyter.")
+    parser = _OneLineErrors(prog="tinycode", description="tinycode_jupyter: an AI code agent for Jupyter.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo",

@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable, Iterator, Protocol
 from urllib.parse import urlparse
 
 from .errors import LLMAuthenticationError, LLMError, LLMTimeoutError, ModelNotFoundError, TinyCodeError
+from .json_limits import MAX_ARGUMENT_CHARS
 from .logging_setup import redact
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ class Usage:
 
 @dataclass
 class ToolCall:
-    """A tool call as the model sent it; ``arguments`` is the raw JSON text."""
+    """A tool call as the model sent it; ``arguments`` is the raw JSON text (from a model, at most
+    :data:`ARGUMENTS_KEPT` characters of it)."""
 
     id: str
     name: str
@@ -121,7 +123,41 @@ def import_litellm() -> Any:
     import litellm
 
     litellm.suppress_debug_info = True
+    _limit_litellm_argument_parsing()
     return litellm
+
+
+_PARALLEL_QUIRK = "multi_tool_use.parallel"
+
+
+def _limit_litellm_argument_parsing() -> None:
+    """Stop litellm from parsing every non-streamed tool call's arguments.
+
+    litellm runs ``json.loads`` on each call's arguments only to spot one OpenAI quirk (a made-up
+    ``multi_tool_use.parallel`` call) and lets ``RecursionError`` through, so a model's deeply
+    nested arguments failed the whole response instead of reaching the tool pipeline, which
+    answers them. Now it parses only calls with that name, and a ``RecursionError`` there keeps
+    the calls as sent (as litellm does for malformed JSON). On a litellm without that function,
+    nothing changes.
+    """
+    try:
+        from litellm.litellm_core_utils.llm_response_utils import convert_dict_to_response as module
+    except ImportError:
+        return
+    original = getattr(module, "handle_invalid_parallel_tool_calls", None)
+    if original is None or getattr(original, "tinycode_guarded", False):
+        return
+
+    def handle_invalid_parallel_tool_calls(tool_calls: Any) -> Any:
+        if not any(getattr(getattr(c, "function", None), "name", None) == _PARALLEL_QUIRK for c in tool_calls or ()):
+            return tool_calls
+        try:
+            return original(tool_calls)
+        except RecursionError:
+            return tool_calls
+
+    handle_invalid_parallel_tool_calls.tinycode_guarded = True  # type: ignore[attr-defined]
+    module.handle_invalid_parallel_tool_calls = handle_invalid_parallel_tool_calls
 
 
 class LiteLLMModel:
@@ -284,7 +320,7 @@ class _ResponseBuilder:
     def __init__(self, model: str) -> None:
         self.model = model
         self.text: list[str] = []
-        self.calls: dict[int, dict[str, str]] = {}
+        self.calls: dict[int, _CallParts] = {}
         self.usage = Usage()
         self.finish_reason: str | None = None
 
@@ -300,7 +336,8 @@ class _ResponseBuilder:
         if message.content:
             self.text.append(message.content)
         for index, call in enumerate(message.tool_calls or ()):
-            self.calls[index] = {"id": call.id or "", "name": call.function.name or "", "arguments": call.function.arguments or ""}
+            parts = self.calls[index] = _CallParts(call.id or "", call.function.name or "")
+            parts.add_arguments(call.function.arguments or "")
 
     async def add(self, chunk: Any, on_delta: DeltaCallback | None) -> None:
         usage = getattr(chunk, "usage", None)
@@ -321,16 +358,15 @@ class _ResponseBuilder:
 
     async def _add_tool_piece(self, piece: Any, on_delta: DeltaCallback | None) -> None:
         index = piece.index if piece.index is not None else len(self.calls)
-        call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+        call = self.calls.setdefault(index, _CallParts())
         function = piece.function
         if piece.id:
-            call["id"] = piece.id
-        if function is not None and function.name and not call["name"]:
-            call["name"] = function.name  # once: some servers (llama.cpp) repeat the name in every chunk
-        if function is not None and function.arguments:
-            call["arguments"] += function.arguments
-        if on_delta:
-            await on_delta(None, {"index": index, "id": piece.id, "name": function and function.name, "arguments": function and function.arguments})
+            call.id = piece.id
+        if function is not None and function.name and not call.name:
+            call.name = function.name  # once: some servers (llama.cpp) repeat the name in every chunk
+        kept = call.add_arguments(function.arguments) if function is not None and function.arguments else None
+        if on_delta and (kept or piece.id or (function is not None and function.name)):
+            await on_delta(None, {"index": index, "id": piece.id, "name": function and function.name, "arguments": kept})
 
     def finish(self) -> LLMResponse:
         if self.finish_reason is None:
@@ -339,11 +375,45 @@ class _ResponseBuilder:
             # nothing said and no token generated: an empty ``choices`` list that litellm's stream
             # wrapper closed with a made-up finish_reason, not a model that chose to say nothing
             raise _IncompleteResponse("the model's response had no choices")
-        calls = [
-            ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
-            for i, c in sorted(self.calls.items())
-        ]
+        calls = [c.to_call(f"call_{i}") for i, c in sorted(self.calls.items())]
         return LLMResponse("".join(self.text), calls, self.usage, model=self.model, finish_reason=self.finish_reason)
+
+
+class _CallParts:
+    """One tool call as it streams in. Its arguments are joined once, at the end (appending to one
+    string would copy it on every chunk), and kept to :func:`cap_arguments`'s length: the rest is
+    read (the usage comes after it) but dropped, so a model that sends 10 MB costs no more memory."""
+
+    def __init__(self, call_id: str = "", name: str = "") -> None:
+        self.id, self.name = call_id, name
+        self.pieces: list[str] = []
+        self.length = 0
+        self.dropped = 0
+
+    def add_arguments(self, piece: str) -> str:
+        """Keep what fits of ``piece``; returns the part kept ("" once the cap is reached)."""
+        kept = piece[: max(0, ARGUMENTS_KEPT - self.length)]
+        if kept:
+            self.pieces.append(kept)
+            self.length += len(kept)
+        self.dropped += len(piece) - len(kept)
+        return kept
+
+    def to_call(self, fallback_id: str) -> ToolCall:
+        if self.dropped:
+            log.warning("tool call %s: the model sent %d characters of arguments; the first %d were kept",
+                        self.name, self.length + self.dropped, self.length)  # fmt: skip
+        return ToolCall(id=self.id or fallback_id, name=self.name, arguments="".join(self.pieces) or "{}")
+
+
+ARGUMENTS_KEPT = MAX_ARGUMENT_CHARS + 1
+"""Characters of a tool call's arguments the seam keeps: one more than the pipeline accepts, so
+arguments that were cut are still refused as too long, never run as if they were whole."""
+
+
+def cap_arguments(arguments: str) -> str:
+    """A tool call's arguments as the seam hands them on: the first :data:`ARGUMENTS_KEPT` characters."""
+    return arguments[:ARGUMENTS_KEPT]
 
 
 class _IncompleteResponse(ConnectionError):

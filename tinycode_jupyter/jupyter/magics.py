@@ -2,25 +2,36 @@
 
 Defaults come, in order, from the options of a cell, ``%agent key=value``,
 traitlets config (``c.AgentMagics.model = ...`` in ipython_config.py) and the
-environment (``TINYCODE_MODEL``, ``TINYCODE_API_BASE``, ``TINYCODE_PROVIDER``).
+environment (``TINYCODE_MODEL``, ``TINYCODE_API_BASE``, ``TINYCODE_PROVIDER``,
+``TINYCODE_MAX_TURNS``, ``TINYCODE_BUDGET_USD``), read when the extension loads.
 Errors are one clear line (``UsageError``) and fail the cell, so CI and
-papermill see them.
+papermill see them. Limits fail closed: a ``nan``, infinite, zero or negative
+budget or turn count is refused wherever it comes from, never read as "no limit".
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
-from typing import Any
+from typing import Any, Callable, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Enum, Float, Int, TraitError, Unicode, default
+from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
 from ..errors import TinyCodeError
+from ..option_values import BadOptionValue, for_argparse, positive_amount, positive_int, variable_name
 
 SETTINGS = ("model", "api_base", "provider", "max_turns", "budget_usd", "approve")
 APPROVE_CHOICES = ("off", "writes", "all")
+LIMITS: dict[str, Callable[[Any], Any]] = {"max_turns": positive_int, "budget_usd": positive_amount}
+"""The numeric settings and the parser each value goes through, from any source."""
+ENVIRONMENT = {"max_turns": "TINYCODE_MAX_TURNS", "budget_usd": "TINYCODE_BUDGET_USD"}
+NO_BUDGET = ("none", "off")
+"""What ``%agent budget_usd=...`` takes to remove the budget."""
+_HISTORY_NAME = re.compile(r"_i*\d*")
+"""IPython's output and input history names: ``_``, ``_3``, ``_i``, ``_ii3``..."""
 
 
 class _Text(str):
@@ -31,8 +42,24 @@ class _Text(str):
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse would exit the kernel
+    def error(self, message: str) -> NoReturn:  # argparse would exit the kernel
         raise UsageError(f"%%agent: {message}")
+
+
+def _words(magic: str, line: str) -> list[str]:
+    """The magic's line split as a shell would; an unclosed quote is a UsageError, not a traceback."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"{magic}: {exc} in {line.strip()!r}") from None
+
+
+def _setting_value(key: str, text: str) -> Any:
+    """The value ``%agent key=text`` sets (limits parsed and checked; ``budget_usd=none`` removes the budget)."""
+    if key == "budget_usd" and text.strip().lower() in NO_BUDGET:
+        return None
+    parse = LIMITS.get(key)
+    return parse(text) if parse else text
 
 
 def _cell_parser() -> argparse.ArgumentParser:
@@ -40,11 +67,11 @@ def _cell_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model")
     parser.add_argument("--api-base")
     parser.add_argument("--provider")
-    parser.add_argument("--max-turns", type=int)
+    parser.add_argument("--max-turns", type=for_argparse(positive_int))
     parser.add_argument("-o", "--out", help="bind the run's result to this kernel variable")
     parser.add_argument("--record", help="record model calls to this cassette file")
     parser.add_argument("--replay", help="replay model calls from this cassette file")
-    parser.add_argument("--budget-usd", type=float)
+    parser.add_argument("--budget-usd", type=for_argparse(positive_amount))
     parser.add_argument("--approve", choices=APPROVE_CHOICES)
     return parser
 
@@ -56,8 +83,9 @@ class AgentMagics(Magics):
     model = Unicode(help="litellm model name (default: $TINYCODE_MODEL)").tag(config=True)
     api_base = Unicode(help="base URL of an OpenAI-compatible or Ollama server (default: $TINYCODE_API_BASE)").tag(config=True)
     provider = Unicode(help="execution provider: kernel, local, modal (default: $TINYCODE_PROVIDER or kernel)").tag(config=True)
-    max_turns = Int(30, help="turns before a run gives up").tag(config=True)
-    budget_usd = Float(0.0, help="hard cost limit per run in USD (0: none)").tag(config=True)
+    max_turns = Int(30, help="turns before a run gives up (default: $TINYCODE_MAX_TURNS or 30)").tag(config=True)
+    budget_usd = Float(None, allow_none=True, help="hard cost limit per run in USD, above 0 "
+                       "(default: $TINYCODE_BUDGET_USD, or no limit)").tag(config=True)  # fmt: skip
     approve = Enum(APPROVE_CHOICES, "off", help="ask with Approve/Deny buttons before: nothing (off), "
                    "bash and file writes (writes), every tool call (all)").tag(config=True)  # fmt: skip
 
@@ -73,8 +101,42 @@ class AgentMagics(Magics):
     def _provider_from_environment(self) -> str:
         return os.environ.get("TINYCODE_PROVIDER", "kernel")
 
+    @default("max_turns")
+    def _max_turns_from_environment(self) -> int:
+        return self._limit_from_environment("max_turns", 30)
+
+    @default("budget_usd")
+    def _budget_from_environment(self) -> float | None:
+        return self._limit_from_environment("budget_usd", None)
+
+    @staticmethod
+    def _limit_from_environment(name: str, fallback: Any) -> Any:
+        variable = ENVIRONMENT[name]
+        text = os.environ.get(variable, "")
+        if not text.strip():
+            return fallback
+        try:
+            return LIMITS[name](text)
+        except BadOptionValue as exc:
+            raise TraitError(f"{variable}: {exc}") from None
+
+    @validate(*LIMITS)
+    def _check_limit(self, proposal: Any) -> Any:
+        name, value = proposal["trait"].name, proposal["value"]
+        if value is None:
+            return None
+        try:
+            return LIMITS[name](value)
+        except BadOptionValue as exc:
+            raise TraitError(f"c.AgentMagics.{name}: {exc}") from None
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
+        try:  # config and environment are read now, so a bad limit fails %load_ext, not a later run
+            super().__init__(shell=shell, **kwargs)
+            for name in SETTINGS:
+                getattr(self, name)
+        except TraitError as exc:
+            raise UsageError(f"tinycode_jupyter: {exc}") from None
         from .session import AgentSession
 
         self.session = AgentSession(shell)
@@ -83,12 +145,14 @@ class AgentMagics(Magics):
     def agent(self, line: str, cell: str) -> None:
         """Run the agent on the cell's text. Options: --model --api-base --provider --max-turns -o/--out VAR
         --record FILE --replay FILE --budget-usd X."""
-        args = _cell_parser().parse_args(shlex.split(line))
+        args = _cell_parser().parse_args(_words("%%agent", line))
         if args.record and args.replay:
             raise UsageError("%%agent: use --record or --replay, not both")
         prompt = cell.strip()
         if not prompt:
             raise UsageError("%%agent: the cell is empty; write the task below the %%agent line")
+        if args.out:
+            self._check_variable_name(args.out)
         settings = self._settings(args)
         try:
             result = self.session.run(prompt, settings, record=args.record, replay=args.replay)
@@ -101,7 +165,7 @@ class AgentMagics(Magics):
     def agent_line(self, line: str) -> Any:
         """%agent: show settings · %agent key=value …: set defaults · %agent reset · %agent usage · %agent chat ·
         %agent export PATH."""
-        words = shlex.split(line)
+        words = _words("%agent", line)
         if not words:
             return self._show_settings()
         command, rest = words[0], words[1:]
@@ -120,16 +184,26 @@ class AgentMagics(Magics):
             return self._set(words)
         raise UsageError(f"%agent: unknown command {command!r}; use reset, usage, chat, export PATH or key=value")
 
+    def _check_variable_name(self, name: str) -> None:
+        """``-o NAME`` must be a name the result can be bound to without hiding a keyword, builtin or IPython's own."""
+        reserved = set(getattr(self.shell, "user_ns_hidden", ()))
+        if _HISTORY_NAME.fullmatch(name):
+            reserved.add(name)
+        try:
+            variable_name(name, reserved)
+        except BadOptionValue as exc:
+            raise UsageError(f"%%agent: argument -o/--out: {exc}") from None
+
     def _set(self, assignments: list[str]) -> None:
         for assignment in assignments:
-            key, _, value = assignment.partition("=")
+            key, _, text = assignment.partition("=")
             key = key.strip().replace("-", "_")
             if key not in SETTINGS:
                 raise UsageError(f"%agent: unknown setting {key!r}; settings are {', '.join(SETTINGS)}")
             try:
-                setattr(self, key, type(getattr(self, key))(value))
-            except (ValueError, TypeError, TraitError) as exc:
-                raise UsageError(f"%agent: bad value for {key}: {exc}") from None
+                setattr(self, key, _setting_value(key, text))
+            except (BadOptionValue, TraitError) as exc:
+                raise UsageError(f"%agent: {key}: {exc}") from None
 
     def _show_settings(self) -> "_Text":
         return _Text("\n".join(f"{key} = {getattr(self, key)!r}" for key in SETTINGS))

@@ -57,11 +57,14 @@ class AgentSession:
         cells, both scheduled on ``runner``); pass your own ``runner`` to keep a handle for
         :meth:`KernelRunner.cancel`.
         """
-        from ..cassette import RecordingLLM, ReplayLLM
+        from ..cassette import RecordingLLM, ReplayLLM, recording_target
         from .variables import context_for_prompt
 
         if self.running:
             raise TinyCodeError("an agent run is already in progress in this kernel; wait for it or stop it")
+        replayed = ReplayLLM(replay) if replay else None  # a bad cassette or --record path fails before any model call
+        if record and not replay:
+            recording_target(record)
         agent = self.get_agent(settings)
         runner = runner or KernelRunner()
         runner.background = runner.background or self.background
@@ -71,10 +74,8 @@ class AgentSession:
         approval = self._approval_hook(settings["approve"], agent, runner)
         hooks += [approval] if approval is not None else []
         real_llm = agent.llm
-        if replay:
-            agent.llm = ReplayLLM(replay)
-        elif record:
-            agent.llm = RecordingLLM(real_llm, record)
+        recorder = RecordingLLM(real_llm, record) if record and replayed is None else None
+        agent.llm = replayed or recorder or real_llm
         if getattr(agent.provider, "name", "") == "kernel":
             agent.provider.main_thread_runner = runner.run_on_main
         for hook in hooks:
@@ -83,6 +84,10 @@ class AgentSession:
         self.running = True
         try:
             return runner.run(lambda: agent.run(full_prompt))
+        except BaseException:
+            if recorder is not None:
+                self._restore_quietly(recorder)
+            raise
         finally:
             self.running = False
             for hook in hooks:
@@ -90,6 +95,15 @@ class AgentSession:
             agent.llm = real_llm
             if getattr(agent.provider, "name", "") == "kernel":
                 agent.provider.main_thread_runner = None
+
+    @staticmethod
+    def _restore_quietly(recorder: Any) -> None:
+        """A failed run leaves its ``--record`` file as it was; a failure to put it back is logged, not raised
+        (the run's own error is the one to show)."""
+        try:
+            recorder.restore()
+        except OSError:
+            log.warning("could not put %s back as it was before the failed run", recorder.path, exc_info=True)
 
     def _cell_hooks(self, runner: KernelRunner) -> list[Any]:
         """The ``%%agent`` cell's hooks: streaming output in the cell, and the agent's cells written back."""
@@ -111,8 +125,8 @@ class AgentSession:
         self._channel.schedule = runner.call_on_main
         return self._channel
 
-    def _budget_hook(self, budget_usd: float) -> Any:
-        if not budget_usd:
+    def _budget_hook(self, budget_usd: float | None) -> Any:
+        if budget_usd is None:
             return None
         from ..hooks import TokenTracker
 
