@@ -1,6 +1,7 @@
 /**
  * The chat's transcript: prompts, the model's text, tool calls with code and output,
- * answers, usage footers and notes. Markdown is rendered untrusted (sanitised).
+ * answers, usage footers and notes. The model's Markdown is rendered untrusted, with text
+ * formatting only and no math ({@link untrustedMarkdown}); code and output are text.
  */
 import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { MimeModel } from '@jupyterlab/rendermime';
@@ -8,6 +9,7 @@ import type { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { ChatEvent } from './chatProtocol';
+import { untrustedMarkdown } from './untrustedMarkdown';
 
 type ToolStart = Extract<ChatEvent, { kind: 'tool_start' }>;
 type ToolEnd = Extract<ChatEvent, { kind: 'tool_end' }>;
@@ -57,9 +59,11 @@ export class Transcript extends Panel {
   private turns = new Map<number, MarkdownEntry>();
   private tools = new Map<string, HTMLElement>();
   private following = true;
+  private readonly rendermime: IRenderMimeRegistry;
 
-  constructor(private readonly rendermime: IRenderMimeRegistry) {
+  constructor(rendermime: IRenderMimeRegistry) {
     super();
+    this.rendermime = untrustedMarkdown(rendermime);
     this.addClass('jp-tinycode-transcript');
     this.node.addEventListener('scroll', () => {
       const node = this.node;

@@ -7,6 +7,7 @@ no image element, no request to the tracker's address, no script run, no MathJax
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,26 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(180)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-NOTEBOOK = "escape_output.ipynb"
+NOTEBOOK, RAW_CHAT_NOTEBOOK = "escape_output.ipynb", "escape_raw_chat.ipynb"
+# A kernel that speaks the chat protocol itself and answers every run with raw markup: what the
+# sidebar alone makes of text that was not made safe in the kernel.
+RAW_CHAT_KERNEL = """\
+import json
+from comm import get_comm_manager
+from tinycode_jupyter.jupyter import chat_protocol
+RAW = json.loads({raw!r})
+
+def open_chat(comm, _message):
+    def on_message(message):
+        if message["content"]["data"].get("action") == "run":
+            comm.send(chat_protocol.event("answer", turn=1, text=RAW))
+            comm.send(chat_protocol.event("done", status="ok"))
+    comm.on_msg(on_message)
+    comm.send(chat_protocol.READY)
+
+get_comm_manager().register_target(chat_protocol.TARGET, open_chat)
+"""
+CHAT_SHOWN = ".jp-tinycode-chat:not(.lm-mod-hidden)"
 PWNED_JS = "() => window.__tinycode_pwned === undefined ? null : String(window.__tinycode_pwned)"
 # What an attack would leave in a part of the page: images, frames, MathJax, and the text shown.
 INSPECT_JS = """(selector) => [...document.querySelectorAll(selector)].map(node => ({
@@ -41,6 +61,7 @@ INSPECT_JS = """(selector) => [...document.querySelectorAll(selector)].map(node 
 @dataclass
 class Attacked:
     page: Page
+    lab_server: LabServer
     requests: list[str] = field(default_factory=list)
 
 
@@ -61,7 +82,7 @@ def attacked(browser: Any, lab_server: LabServer, model_server: ScriptedServer) 
     lab_server.write_notebook(NOTEBOOK, [{"id": "setup", "cell_type": "code", "source": setup_source(model_server)}])
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    shared = Attacked(page)
+    shared = Attacked(page, lab_server)
     page.on("request", lambda request: shared.requests.append(request.url))
     open_notebook(page, lab_server.page_url(NOTEBOOK))
     run_cell(page, 0)
@@ -107,5 +128,26 @@ def test_agent_cell_output_shows_fence_closing_output_and_markup_from_the_model_
     assert all(href.startswith("http://") for href in shown["links"])  # bare URLs may be linked: nothing loads
     assert any(FENCE_BREAK.format(where="cell") in code for code in shown["code"])  # the whole payload is code text
     assert "![pixel](" in shown["text"] and DOLLARS in shown["text"]
+    assert page.evaluate(PWNED_JS) is None
+    assert [url for url in attacked.requests if url.startswith(TRACKER)] == []
+
+
+def test_sidebar_renders_raw_markup_from_a_kernel_as_text_without_images_or_math(attacked: Attacked) -> None:
+    page = attacked.page
+    raw = json.dumps(f"{MARKUP}\n\n{DOLLARS}")
+    attacked.lab_server.write_notebook(RAW_CHAT_NOTEBOOK, [{"id": "raw", "cell_type": "code",
+                                                           "source": RAW_CHAT_KERNEL.format(raw=raw)}])  # fmt: skip
+    open_notebook(page, attacked.lab_server.page_url(RAW_CHAT_NOTEBOOK))
+    run_cell(page, 0)
+    chat = open_chat(page)
+    send(chat, "Go.")
+    answer = chat.locator(".jp-tinycode-answer", has_text="The fix costs")
+    answer.wait_for(timeout=30_000)
+    screenshot(page, "test_sidebar_renders_raw_markup_from_a_kernel_as_text_without_images_or_math")
+
+    [shown] = page.evaluate(INSPECT_JS, f"#tinycode-jupyter-chat {CHAT_SHOWN} .jp-tinycode-answer")
+    assert (shown["images"], shown["math"]) == (0, 0)
+    assert all(href.startswith("http://") for href in shown["links"])
+    assert DOLLARS in shown["text"]  # not typeset
     assert page.evaluate(PWNED_JS) is None
     assert [url for url in attacked.requests if url.startswith(TRACKER)] == []
