@@ -316,7 +316,7 @@ async def test_deeply_nested_arguments_are_a_precise_error_and_the_run_goes_on(t
     async with agent:
         assert await agent.run("go") == "ok"
     first, second = tool_results(llm)
-    assert "nested more than 64 levels deep" in first
+    assert "arguments nested deeper than 64 levels" in first
     assert second == "[value] 42"
 
 

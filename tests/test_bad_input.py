@@ -32,8 +32,6 @@ from kernel_harness import CellRun, Kernel
 
 pytestmark = pytest.mark.timeout(180)
 
-NEEDS_PIPELINE = pytest.mark.xfail(strict=True, reason="needs the action pipeline")
-
 
 # --- the command line ---------------------------------------------------------------------
 def tinycode(*args: str) -> subprocess.CompletedProcess:
@@ -554,7 +552,6 @@ async def test_10mb_arguments_do_not_grow_the_conversation_or_the_cassette(tmp_p
     assert not agent.last_run.tool_calls[0].ok
 
 
-@NEEDS_PIPELINE
 @pytest.mark.parametrize(("arguments", "streaming"), both_ways(DEEP))
 async def test_deeply_nested_arguments_go_back_to_the_model_as_a_precise_error_and_the_run_continues(tmp_path, arguments, streaming, debug_log):
     cassette = tmp_path / "deep.json"
@@ -569,7 +566,6 @@ async def test_deeply_nested_arguments_go_back_to_the_model_as_a_precise_error_a
         assert await replaying.run("go") == "42"
 
 
-@NEEDS_PIPELINE
 @pytest.mark.parametrize("streaming", [False, True], ids=["whole", "streamed"])
 async def test_10mb_arguments_go_back_to_the_model_as_too_long(tmp_path, streaming):
     with ScriptedServer([hostile_reply(HUGE), say("recovered")]) as server:

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from .errors import RunCancelled
 from .events import Deny, EventBus, ModifyArguments, Origin, ReplaceResult, StopRun, ToolEnd, ToolStart
+from .json_limits import JSONLimitError, loads_bounded
 from .llm import ToolCall
 from .record import CallOutcome, ToolCallRecord
 from .security.effect_checks import EffectChecks
@@ -28,8 +29,6 @@ from .truncation import TruncationConfig, truncate
 
 log = logging.getLogger(__name__)
 
-MAX_ARGUMENT_CHARS = 2_000_000
-MAX_ARGUMENT_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -206,39 +205,17 @@ class ActionPipeline:
 
 def parse_arguments(tool_name: str, text: str | None) -> tuple[dict[str, Any], str | None]:
     """The arguments as a dict, or a message for the model saying exactly what is wrong."""
-    text = text or "{}"
-    if len(text) > MAX_ARGUMENT_CHARS:
-        return {}, (f"Error: the arguments of {tool_name} are {len(text):,} characters, more than the limit of "
-                    f"{MAX_ARGUMENT_CHARS:,}. Send less, or write the data to a file in steps.")  # fmt: skip
     try:
-        arguments = json.loads(text)
+        arguments = loads_bounded(text or "{}")
+    except JSONLimitError as exc:
+        return {}, (f"Error: the call to {tool_name} was refused: {exc}. Send flat JSON, and write large data "
+                    "to a file in steps.")  # fmt: skip
     except json.JSONDecodeError as exc:
         return {}, (f"Error: the arguments of {tool_name} are not valid JSON ({exc.msg} at char {exc.pos}). "
                     "Send one JSON object with the arguments.")  # fmt: skip
-    except RecursionError:
-        arguments = None
-    depth = MAX_ARGUMENT_DEPTH + 1 if arguments is None else _nesting_depth(arguments)
-    if depth > MAX_ARGUMENT_DEPTH:
-        return {}, (f"Error: the arguments of {tool_name} are nested more than {MAX_ARGUMENT_DEPTH} levels deep. "
-                    "Send flat JSON.")  # fmt: skip
     if not isinstance(arguments, dict):
         return {}, f"Error: the arguments of {tool_name} must be a JSON object, got {type(arguments).__name__}."
     return arguments, None
-
-
-def _nesting_depth(value: Any) -> int:
-    """How deeply lists and dicts nest in ``value`` (iterative: no recursion)."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            deepest = max(deepest, depth)
-            if depth <= MAX_ARGUMENT_DEPTH:
-                stack.extend((child, depth + 1) for child in item if isinstance(child, (list, dict)))
-    return deepest
 
 
 def _copy(arguments: dict[str, Any]) -> dict[str, Any]:
