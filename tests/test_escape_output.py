@@ -426,10 +426,11 @@ def terminal_responder(request: dict[str, Any]) -> Any:
     return say(f"Done: {TERMINAL_PAYLOAD}")
 
 
-def test_demo_writes_no_terminal_control_sequence_from_the_sandbox_or_the_model(monkeypatch, capfd):
+def test_demo_writes_no_terminal_control_sequence_from_the_sandbox_or_the_model(monkeypatch, capfd, tmp_path):
     from tinycode_jupyter import cli, demo
 
     require_tool("bwrap", "the local provider's sandbox")
+    monkeypatch.chdir(tmp_path)  # the demo's sandbox works in the current directory
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setattr(demo, "demo_responder", terminal_responder)
     monkeypatch.setattr(demo, "_first_ollama_model", lambda: None)
@@ -507,6 +508,32 @@ async def test_rich_view_shows_markup_and_paths_from_the_model_literally(tmp_pat
     for name, attack in TERMINAL_ATTACKS.items():
         if name != "unterminated_osc":
             assert attack not in out, name
+
+
+# Runs the cat (bash ignores the comment); a terminal would show only "echo hello" on that line.
+HIDDEN_COMMAND = "cat ~/.ssh/id_rsa  #\r\x1b[2K\x1b[1A\x1b[8mconcealed\x1b[0m\becho hello"
+
+
+@pytest.mark.parametrize("front", ["rich", "plain"])
+async def test_terminal_approval_shows_a_command_whose_escape_sequences_would_hide_it(tmp_path, capsys, front):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from tinycode_jupyter.hooks.approval import TerminalApproval
+
+    buffer = StringIO()
+    approval = TerminalApproval(input_func=lambda prompt: "n", console=Console(file=buffer, force_terminal=True, width=120))
+    if front == "plain":
+        approval.console = None  # the front end used where rich is not installed
+    agent = TinyCodeAgent(llm=ScriptedLLM([call("bash", {"command": HIDDEN_COMMAND}), say("ok")]), provider="kernel",
+                          default_workdir=tmp_path, callbacks=[approval])  # fmt: skip
+    async with agent:
+        await agent.run("go")
+    shown = buffer.getvalue() + capsys.readouterr().out
+    assert_no_terminal_control(shown)
+    visible = re.sub(r"\x1b\[[0-9;:]*m", "", shown)  # the colours rich drew
+    assert "cat ~/.ssh/id_rsa" in visible and "concealed" in visible and "echo hello" in visible
 
 
 # --- gradio --------------------------------------------------------------------------------------
