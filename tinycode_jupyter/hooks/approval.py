@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable, Collection
 from ..actions import Action, DenyTools, Interceptor
 from ..events import Deny
 from ..tools.effects import EFFECT_KINDS, EffectKind, Language
+from ..untrusted_text import terminal_text
 
 log = logging.getLogger(__name__)
 
@@ -138,19 +139,26 @@ class TerminalApproval(ApprovalHook):
         return Deny("the user denied this call" if answer.lower() in _NO else f"the user denied this call: {answer}")
 
     def show(self, request: ApprovalRequest) -> None:
-        """Write the request to the terminal."""
+        """Write the request to the terminal, with no escape sequence or control character of its own:
+        what the call would run is shown whole (nothing in it can move the cursor or overwrite a line)."""
+        title, preview = _plain(request.title), _plain(request.preview)
+        notes = [_plain(note) for note in request.notes]
         if self.console is None:
-            notes = "".join(f"! {note}\n" for note in request.notes)
-            print(f"\n── {request.title} ({request.tool}) ──\n{request.preview.rstrip()}\n{notes}", flush=True)
+            listed = "".join(f"! {note}\n" for note in notes)
+            print(f"\n── {title} ({_plain(request.tool)}) ──\n{preview.rstrip()}\n{listed}", flush=True)
             return
         from rich.panel import Panel
         from rich.syntax import Syntax
         from rich.text import Text
 
-        self.console.print(Panel(Syntax(request.preview.rstrip("\n"), request.language, word_wrap=True),
-                                 title=Text(request.title), border_style="yellow"))  # fmt: skip
-        for note in request.notes:
+        self.console.print(Panel(Syntax(preview.rstrip("\n"), request.language, word_wrap=True),
+                                 title=Text(title), border_style="yellow"))  # fmt: skip
+        for note in notes:
             self.console.print(Text(f"! {note}", style="bold red"))
+
+
+def _plain(text: str) -> str:
+    return terminal_text(text, colours=False)
 
 
 def _default_console() -> Any:
