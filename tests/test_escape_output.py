@@ -169,6 +169,8 @@ MARKDOWN_ATTACKS = {
     "multi_line_code_span_with_html": "`a\n\n<img src=x>`",
     "unclosed_fence": "```\n<img src=x>",
     "html_in_a_list": "- item <img src=x>\n  <script>x</script>",
+    "fence_after_a_carriage_return": "text\r~~~\r<img src=x>\r~~~\r<script>x</script>",
+    "fence_after_a_line_separator": "text\u2028```\u2028<img src=x>",
 }
 
 

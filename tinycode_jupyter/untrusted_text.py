@@ -39,7 +39,8 @@ _PROSE_ESCAPES = {
     "$": "<span>&#36;</span>",
     "\\": "<span>&#92;</span>",
 }
-_PROSE_SPECIAL = re.compile("[" + re.escape("".join(_PROSE_ESCAPES)) + "]")
+_PROSE_TABLE = str.maketrans(_PROSE_ESCAPES)
+_ANY_FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})", re.MULTILINE)
 
 
 def code_block(text: str, language: str = "") -> str:
@@ -71,7 +72,7 @@ def markdown_text(text: str) -> str:
     starts on a line of its own, so the result may follow other text on a line.
     """
     parts: list[str] = []
-    for kind, body, info in _blocks(text):
+    for kind, body, info in _blocks(text.replace("\r\n", "\n").replace("\r", "\n")):  # Markdown's line ends
         if kind == "code":
             # a fence opens a block only at the start of a line, also when our caller put text before us
             parts.append(("" if parts and parts[-1].endswith("\n") else "\n") + code_block(body, info) + "\n")
@@ -86,6 +87,8 @@ def _longest_run(text: str) -> int:
 
 def _blocks(text: str) -> list[tuple[str, str, str]]:
     """``text`` split into ("prose", text, "") and ("code", content, info) parts; an unclosed fence runs to the end."""
+    if not _ANY_FENCE.search(text):
+        return [("prose", text, "")]
     parts: list[tuple[str, str, str]] = []
     prose: list[str] = []
     lines = text.splitlines(keepends=True)
@@ -133,17 +136,19 @@ def _inline(prose: str) -> str:
 
 
 def _escape(prose: str) -> str:
-    return _PROSE_SPECIAL.sub(lambda match: _PROSE_ESCAPES[match.group()], prose)
+    return prose.translate(_PROSE_TABLE)
 
 
 # Terminals -------------------------------------------------------------------------
-_SEQUENCE = re.compile(
+_TERMINAL_SPECIAL = re.compile(
     r"(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"  # OSC, DCS, SOS, PM, APC
     r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI
     r"|\x1b[ -/]*[0-~]"  # any other escape; also the opening of an unterminated string
+    r"|\r\n?"
+    "|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"  # controls (a lone ESC too), bidi overrides
 )
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
-_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_ANY_SPECIAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def terminal_text(text: str, colours: bool = True) -> str:
@@ -156,19 +161,14 @@ def terminal_text(text: str, colours: bool = True) -> str:
     not end a line becomes a newline and a backspace is dropped, so no text can overwrite other
     text: all of it stays visible. SGR colours stay, unless ``colours`` is False.
     """
-    out: list[str] = []
-    position = 0
-    for sequence in _SEQUENCE.finditer(text):
-        out.append(_visible(text[position : sequence.start()]))
-        if colours and _SGR.fullmatch(sequence.group()):
-            out.append(sequence.group())
-        position = sequence.end()
-    out.append(_visible(text[position:]))
-    return "".join(out)
 
+    def replace(match: re.Match[str]) -> str:
+        found = match.group()
+        if found[0] == "\r":
+            return "\n"
+        return found if colours and _SGR.fullmatch(found) else ""
 
-def _visible(text: str) -> str:
-    return _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _TERMINAL_SPECIAL.sub(replace, text) if _ANY_SPECIAL.search(text) else text
 
 
 # Rich displays ---------------------------------------------------------------------
