@@ -14,7 +14,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def run_example(name: str, server_url: str, workdir: Path, model: str = "openai/scripted", stdin: str = "") -> str:
     env = {**os.environ, "TINYCODE_MODEL": model, "TINYCODE_API_BASE": server_url, "TINYCODE_PROVIDER": "kernel",
-           "OPENAI_API_KEY": "test-key", "COLUMNS": "100"}  # fmt: skip
+           "TINYCODE_PRICE_PER_MTOK": "0.4,1.6", "OPENAI_API_KEY": "test-key", "COLUMNS": "100"}  # fmt: skip
     done = subprocess.run([sys.executable, str(EXAMPLES / name)], input=stdin, capture_output=True, text=True,
                           timeout=120, env=env, cwd=workdir)  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -148,7 +148,7 @@ def test_record_then_replay_without_the_server(kernel, server, tmp_path):
 def test_budget_usd_is_a_hard_stop(kernel, server):
     kernel.execute("%load_ext tinycode_jupyter\n%agent reset")
     server.add(call("run_python", {"code": "spent = True"}, prompt_tokens=200_000, completion_tokens=10), say("never"))
-    cell = f"%%agent --model openai/gpt-4.1-mini --api-base {server.url} --budget-usd 0.01\nexpensive"
+    cell = f"%%agent --model openai/gpt-4.1-mini --api-base {server.url} --budget-usd 0.01 --price-per-mtok 0.4,1.6\nexpensive"
     run = kernel.execute(cell)
     assert run.status == "error"
     assert "BudgetExceeded" in run.error["evalue"] and "per_run_max_cost" in run.error["evalue"]

@@ -33,8 +33,9 @@ MAX_CASSETTE_DEPTH = 64
 """Nesting levels a cassette may have (one written here has about 10)."""
 
 _NUMBER = (int, float)
-_RESPONSE_FIELDS: dict[str, Any] = {"content": str, "tool_calls": list, "usage": dict, "cost": _NUMBER, "model": str,
-                                    "finish_reason": (str, type(None))}  # fmt: skip
+_RESPONSE_FIELDS: dict[str, Any] = {"content": str, "tool_calls": list, "usage": dict, "cost": (*_NUMBER, type(None)),
+                                    "model": str, "finish_reason": (str, type(None))}  # fmt: skip
+"""A ``cost`` of None (null) is a call whose price was unknown."""
 _CALL_FIELDS: dict[str, Any] = {"id": str, "name": str, "arguments": str}
 _USAGE_FIELDS: dict[str, Any] = {"prompt_tokens": int, "completion_tokens": int, "cached_tokens": int}
 _REQUEST_FIELDS: dict[str, Any] = {"conversation": list, "tools": list}
@@ -300,7 +301,7 @@ def _load(data: dict[str, Any]) -> LLMResponse:
     return LLMResponse(
         data["content"],
         [ToolCall(c["id"], c["name"], cap_arguments(c["arguments"])) for c in data["tool_calls"]],
-        Usage(**{name: data["usage"][name] for name in _USAGE_FIELDS}),
+        Usage(**{name: data["usage"][name] for name in _USAGE_FIELDS}, estimated=data["usage"].get("estimated") is True),
         cost=data["cost"],
         model=data["model"],
         finish_reason=data["finish_reason"],

@@ -8,8 +8,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
+from .accounting import cost_text, price_option
 from .events import AgentEnd, Hook, ToolEnd, ToolStart
-from .option_values import for_argparse, positive_int, seconds_or_zero
+from .option_values import for_argparse, positive_amount, positive_int, seconds_or_zero
 from .untrusted_text import terminal_text
 
 
@@ -34,7 +35,7 @@ class ConsoleProgress(Hook):
         usage = record.usage
         self.write(
             f"\n[{len(record.steps)} turns · {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens"
-            f" · ${record.cost:.4f} · {record.duration:.2f}s · provider {record.provider}]"
+            f" · {cost_text(record.cost)} · {record.duration:.2f}s · provider {record.provider}]"
         )
 
 
@@ -120,6 +121,7 @@ def _chat(args: argparse.Namespace) -> int:
     from .demo import pick_provider
     from .errors import TinyCodeError
     from .hooks.rich_ui import RichUICallback
+    from .hooks.token_tracker import refuse_unpriced_cost_limits, run_budget_tracker
 
     try:
         ui = RichUICallback(show_thinking=not args.no_thinking, show_prompt=False)
@@ -127,9 +129,15 @@ def _chat(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     provider, note = pick_provider(args.provider)
+    budget = run_budget_tracker(args.budget_usd, args.budget_tokens)
+    budgets = [budget] if budget is not None else []
+    model_kwargs = {"api_base": args.api_base} if args.api_base else {}
+    if args.price_per_mtok:
+        model_kwargs["price_per_mtok"] = args.price_per_mtok
     try:
-        agent = TinyCodeAgent(model=args.model, provider=provider, max_turns=args.max_turns, callbacks=[ui],
-                              model_kwargs={"api_base": args.api_base} if args.api_base else None)  # fmt: skip
+        agent = TinyCodeAgent(model=args.model, provider=provider, max_turns=args.max_turns, callbacks=[ui, *budgets],
+                              model_kwargs=model_kwargs)  # fmt: skip
+        refuse_unpriced_cost_limits(agent.llm, budgets)
     except TinyCodeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -181,6 +189,12 @@ def _add_chat_command(commands: Any) -> None:
                       "for Ollama or http://host:8000/v1 for an OpenAI-compatible server")  # fmt: skip
     chat.add_argument("--max-turns", type=for_argparse(positive_int), default=30, metavar="N",
                       help="model turns allowed per task before it stops (default 30)")  # fmt: skip
+    chat.add_argument("--budget-usd", type=for_argparse(positive_amount), metavar="X",
+                      help="stop a task once it has cost X US$ (needs a known price for the model: see --price-per-mtok)")  # fmt: skip
+    chat.add_argument("--budget-tokens", type=for_argparse(positive_int), metavar="N",
+                      help="stop a task once it has used N prompt + completion tokens")  # fmt: skip
+    chat.add_argument("--price-per-mtok", type=for_argparse(price_option), metavar="IN,OUT", help="US$ per million input and output tokens, e.g. 0.4,1.6, "
+                      "for a model without a known price (any model on a local server)")  # fmt: skip
     chat.add_argument("--no-thinking", action="store_true",
                       help="do not stream the model's text while it works; show only tool calls and the answer")  # fmt: skip
     chat.set_defaults(handler=_chat)

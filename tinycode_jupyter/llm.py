@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterator, Protocol
 from urllib.parse import urlparse
 
+from .accounting import ModelPrice, cost_text, estimated_usage
 from .errors import LLMAuthenticationError, LLMError, LLMTimeoutError, ModelNotFoundError, TinyCodeError
 from .json_limits import MAX_ARGUMENT_CHARS
 from .logging_setup import redact
@@ -48,6 +49,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    estimated: bool = False
+    """The server reported no usage, so the counts are an estimate (about four characters per token)."""
 
     @property
     def total_tokens(self) -> int:
@@ -58,6 +61,7 @@ class Usage:
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
             self.cached_tokens + other.cached_tokens,
+            self.estimated or other.estimated,
         )
 
 
@@ -79,7 +83,8 @@ class LLMResponse:
     content: str
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
-    cost: float = 0.0
+    cost: float | None = 0.0
+    """US$; None when the model's price is unknown (see :mod:`tinycode_jupyter.accounting`)."""
     model: str = ""
     finish_reason: str | None = None
     duration: float = 0.0
@@ -172,18 +177,22 @@ class LiteLLMModel:
         max_retries: int = 4,
         timeout: float = 120.0,
         backoff: float = 0.5,
+        price_per_mtok: tuple[float, float] | None = None,
     ) -> None:
         self.model = model
         """The name as the user gave it (shown in records and used for cost)."""
         self.model_kwargs = dict(model_kwargs or {})
-        self.route = normalize_model_name(model, self.model_kwargs.get("api_base") or self.model_kwargs.get("base_url"))
+        base = self.model_kwargs.get("api_base") or self.model_kwargs.get("base_url")
+        self.route = normalize_model_name(model, base)
         """The litellm model string actually called."""
         self.api_key = api_key or _placeholder_key_for_local_server(model, self.model_kwargs)
         self.max_retries = int(self.model_kwargs.pop("num_retries", max_retries))
         self.timeout = float(self.model_kwargs.pop("timeout", timeout))
         self.backoff = float(self.model_kwargs.pop("retry_backoff", backoff))
+        per_mtok = self.model_kwargs.pop("price_per_mtok", price_per_mtok)
+        self.price = ModelPrice(model, per_mtok, on_this_machine=_is_loopback(base) if base else False)
+        """What calls cost: ``price_per_mtok`` (or ``model_kwargs["price_per_mtok"]``), else litellm's cost map, else unknown."""
         self._litellm: Any = None
-        self._price_unknown = False
 
     async def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], on_delta: DeltaCallback | None = None
@@ -226,7 +235,9 @@ class LiteLLMModel:
                 async for chunk in raw:
                     await builder.add(chunk, on_delta)
         response = builder.finish()
-        response.cost = self._cost(litellm, response.usage)
+        if not response.usage.total_tokens:  # the server reported no usage; a budget still needs a count
+            response.usage = estimated_usage(messages, tools, response)
+        response.cost = self.price.cost(response.usage)
         response.duration = time.perf_counter() - started
         if log.isEnabledFor(logging.DEBUG):
             log.debug("model response: %s", self._describe_response(response))
@@ -241,24 +252,12 @@ class LiteLLMModel:
     def _describe_response(self, response: LLMResponse) -> str:
         calls = [(c.name, c.arguments) for c in response.tool_calls]
         text = (f"finish={response.finish_reason} tokens={response.usage.prompt_tokens}+{response.usage.completion_tokens} "
-                f"cost=${response.cost:.6f} {response.duration * 1000:.0f}ms text={response.content!r} tool_calls={calls!r}")  # fmt: skip
+                f"cost={cost_text(response.cost)} {response.duration * 1000:.0f}ms text={response.content!r} tool_calls={calls!r}")  # fmt: skip
         return redact(_clip(text), [self.api_key] if self.api_key else ())
 
     def _load(self) -> Any:
         self._litellm = import_litellm()
         return self._litellm
-
-    def _cost(self, litellm: Any, usage: Usage) -> float:
-        if self._price_unknown:
-            return 0.0
-        try:
-            prompt_cost, completion_cost = litellm.cost_per_token(
-                model=self.model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
-            )
-        except Exception:  # unknown model in the offline cost map: cost is unknown, not an error
-            self._price_unknown = True
-            return 0.0
-        return float(prompt_cost + completion_cost)
 
     def _guard_real_requests(self) -> None:
         if os.environ.get("TINYCODE_ALLOW_MODEL_REQUESTS", "1") != "0":

@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .accounting import add_costs
 from .llm import Usage
 from .providers.base import ExecResult
 from .tools.effects import ActionView, Effect
@@ -47,7 +48,8 @@ class Step:
     content: str
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
-    cost: float = 0.0
+    cost: float | None = 0.0
+    """US$; None when the model's price is unknown."""
     llm_duration: float = 0.0
 
 
@@ -71,8 +73,9 @@ class RunRecord:
         return total
 
     @property
-    def cost(self) -> float:
-        return sum(step.cost for step in self.steps)
+    def cost(self) -> float | None:
+        """US$ of every step; None when a step's price is unknown."""
+        return add_costs(step.cost for step in self.steps)
 
     @property
     def tool_calls(self) -> list[ToolCallRecord]:
@@ -94,5 +97,5 @@ class RunResult(str):
         return self.record.usage
 
     @property
-    def cost(self) -> float:
+    def cost(self) -> float | None:
         return self.record.cost

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
+from ..accounting import unknown_price_message
 from ..errors import BudgetExceeded, ConfigurationError
 
 if TYPE_CHECKING:
@@ -15,7 +16,8 @@ class Budget:
     """Limits on usage; ``None`` means no limit. Tokens are prompt + completion tokens, cost is in US$.
 
     ``max_*`` cover everything a tracker has counted (the session, until ``reset()``);
-    ``per_run_max_*`` cover one ``agent.run()``.
+    ``per_run_max_*`` cover one ``agent.run()``. A cost limit fails closed: usage with no
+    known price counts as over it.
     """
 
     max_tokens: int | None = None
@@ -33,25 +35,40 @@ class Budget:
     def limited(self) -> bool:
         return any(getattr(self, item.name) is not None for item in fields(self))
 
-    def check(self, owner: str, session: "ModelUsage", run: "ModelUsage | None") -> BudgetExceeded | None:
-        """The error for the first limit that ``session``/``run`` usage has reached, or None."""
+    @property
+    def limits_cost(self) -> bool:
+        return self.max_cost is not None or self.per_run_max_cost is not None
+
+    def check(self, owner: str, session: "ModelUsage", run: "ModelUsage | None", unpriced_model: str = "") -> BudgetExceeded | None:
+        """The error for the first limit that ``session``/``run`` usage has reached, or None.
+
+        ``unpriced_model`` names the model whose calls could not be priced, for the message.
+        """
         scopes = [("max", "session", session)] + ([("per_run_max", "run", run)] if run is not None else [])
         for prefix, scope, usage in scopes:
             tokens_limit = getattr(self, f"{prefix}_tokens")
             if tokens_limit is not None and usage.total_tokens >= tokens_limit:
-                return _exceeded(owner, f"{prefix}_tokens", scope, tokens_limit, usage.total_tokens,
-                                 f"{usage.total_tokens:,} tokens used of {tokens_limit:,}")  # fmt: skip
+                return _reached(owner, f"{prefix}_tokens", scope, tokens_limit, usage.total_tokens,
+                                f"{usage.total_tokens:,} tokens used of {tokens_limit:,}")  # fmt: skip
             cost_limit = getattr(self, f"{prefix}_cost")
-            if cost_limit is not None and usage.cost >= cost_limit:
-                return _exceeded(owner, f"{prefix}_cost", scope, cost_limit, usage.cost,
-                                 f"${usage.cost:.4f} spent of ${cost_limit:.4f}")  # fmt: skip
+            if cost_limit is None:
+                continue
+            if usage.cost is None:
+                message = (f"{unknown_price_message(unpriced_model)} ({prefix}_cost of tracker {owner!r} cannot be checked; "
+                           "the run stopped before its next model or tool call)")  # fmt: skip
+                return _error(message, f"{prefix}_cost", scope, cost_limit, None)
+            if usage.cost >= cost_limit:
+                return _reached(owner, f"{prefix}_cost", scope, cost_limit, usage.cost,
+                                f"${usage.cost:.4f} spent of ${cost_limit:.4f}")  # fmt: skip
         return None
 
 
-def _exceeded(owner: str, limit: str, scope: str, maximum: float, used: float, amount: str) -> BudgetExceeded:
-    error = BudgetExceeded(
-        f"Budget reached ({limit} of tracker {owner!r}, this {scope}): {amount}. The run stopped before its "
-        f"next model or tool call; raise {limit}" + (" or call reset() on the tracker." if scope == "session" else ".")
-    )
-    error.limit, error.scope, error.maximum, error.used = limit, scope, maximum, used
-    return error
+def _reached(owner: str, limit: str, scope: str, maximum: float, used: float, amount: str) -> BudgetExceeded:
+    message = (f"Budget reached ({limit} of tracker {owner!r}, this {scope}): {amount}. The run stopped before its "
+               f"next model or tool call; raise {limit}" + (" or call reset() on the tracker." if scope == "session" else "."))  # fmt: skip
+    return _error(message, limit, scope, maximum, used)
+
+
+def _error(message: str, limit: str, scope: str, maximum: float, used: float | None) -> BudgetExceeded:
+    """``used`` is None when the usage could not be priced."""
+    return BudgetExceeded(message, limit=limit, scope=scope, maximum=maximum, used=used)

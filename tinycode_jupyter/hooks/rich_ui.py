@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..accounting import cost_text
 from ..events import AgentEnd, AgentStart, Hook, LLMDelta, LLMEnd, LLMStart, ToolEnd, ToolStart
 from ..untrusted_text import terminal_text
 
@@ -148,12 +149,12 @@ class RichUICallback(Hook):
 
 
 def usage_line(record: Any) -> str:
-    """``3 turns · 1,234 prompt + 56 completion tokens · $0.0012 · 2.3s``"""
+    """``3 turns · 1,234 prompt + 56 completion tokens · $0.0012 · 2.3s`` (``price unknown`` instead of a cost it cannot know)."""
     usage = record.usage
     cached = f" ({usage.cached_tokens:,} cached)" if usage.cached_tokens else ""
     turns = len(record.steps)
     return (f"{turns} turn{'s' if turns != 1 else ''} · {usage.prompt_tokens:,} prompt{cached} + "
-            f"{usage.completion_tokens:,} completion tokens · ${record.cost:.4f} · {record.duration:.1f}s")  # fmt: skip
+            f"{usage.completion_tokens:,} completion tokens · {cost_text(record.cost)} · {record.duration:.1f}s")  # fmt: skip
 
 
 def _plain(text: str) -> str:

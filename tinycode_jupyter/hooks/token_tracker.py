@@ -1,10 +1,12 @@
 """TokenTracker: per-model prompt/completion tokens and cost, rolled up into parents, with optional budgets."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Iterable
 
-from ..events import Event, Hook, StopRun
+from ..accounting import ModelPrice, unknown_price_message
+from ..errors import ConfigurationError
+from ..events import AgentStart, Hook, LLMEnd, LLMStart, StopRun, ToolStart
 from .budget import Budget
 
 
@@ -14,15 +16,30 @@ class ModelUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
-    cost: float = 0.0
+    priced_cost: float = 0.0
+    """US$ of the calls whose price is known."""
+    unpriced_calls: int = 0
+    """Calls whose price is unknown: while there are any, :attr:`cost` is None."""
+    estimated_calls: int = 0
+    """Calls whose token counts are estimates, because the server reported no usage."""
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def cost(self) -> float | None:
+        """US$, or None when the price of some call is unknown."""
+        return None if self.unpriced_calls else self.priced_cost
+
+    def plus(self, other: "ModelUsage", sign: int = 1) -> "ModelUsage":
+        """The field-wise sum (``sign=-1``: the difference)."""
+        return ModelUsage(**{item.name: getattr(self, item.name) + sign * getattr(other, item.name) for item in fields(self)})
+
 
 class TokenTracker(Hook):
-    """Counts the usage the model server reported on every call (``llm_end``), per model.
+    """Counts the usage the model server reported on every call (``llm_end``), per model (an estimate
+    when it reported none: see ``estimated_calls``).
 
     Pass ``parent=`` to roll a child's totals up into a parent tracker as they arrive.
 
@@ -32,7 +49,8 @@ class TokenTracker(Hook):
     parents; a reached limit ends the run with :class:`~tinycode_jupyter.errors.BudgetExceeded`
     (the usage of the call that crossed it is still counted and in the run record).
     A parent attached to no agent of its own counts a run from the start of its
-    children's latest run.
+    children's latest run. A cost limit fails closed: a call whose price is unknown
+    stops the run (and :func:`refuse_unpriced_cost_limits` refuses before the first call).
     """
 
     def __init__(
@@ -52,7 +70,7 @@ class TokenTracker(Hook):
         self._run_start: ModelUsage | None = None
         self._has_own_agent = False
 
-    def on_agent_start(self, event: Event) -> None:
+    def on_agent_start(self, event: AgentStart) -> None:
         self._run_start = self.total
         self._has_own_agent = True
         parent = self.parent
@@ -60,70 +78,80 @@ class TokenTracker(Hook):
             parent._run_start = parent.total
             parent = parent.parent
 
-    def on_llm_start(self, event: Event) -> None:
+    def on_llm_start(self, event: LLMStart) -> None:
         self.check_budget()
 
-    def on_tool_start(self, event: Event) -> None:
+    def on_tool_start(self, event: ToolStart) -> None:
         self.check_budget()
 
-    def on_llm_end(self, event: Event) -> None:
+    def on_llm_end(self, event: LLMEnd) -> None:
         response = event.response
         if response is not None:
-            self.record(response.model, response.usage.prompt_tokens, response.usage.completion_tokens,
-                        response.usage.cached_tokens, response.cost)  # fmt: skip
+            usage = response.usage
+            self.record(response.model, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, response.cost,
+                        estimated=usage.estimated)  # fmt: skip
 
-    def record(self, model: str, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, cost: float = 0.0) -> None:
-        usage = self.by_model.setdefault(model, ModelUsage())
-        usage.calls += 1
-        usage.prompt_tokens += prompt_tokens
-        usage.completion_tokens += completion_tokens
-        usage.cached_tokens += cached_tokens
-        usage.cost += cost
+    def record(self, model: str, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0,
+               cost: float | None = 0.0, *, estimated: bool = False) -> None:  # fmt: skip
+        """Count one model call; ``cost`` None means its price is unknown."""
+        call = ModelUsage(calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cached_tokens=cached_tokens,
+                          priced_cost=cost or 0.0, unpriced_calls=int(cost is None), estimated_calls=int(estimated))  # fmt: skip
+        self._add(model, call)
+
+    def _add(self, model: str, call: ModelUsage) -> None:
+        self.by_model[model] = self.by_model.get(model, ModelUsage()).plus(call)
         if self.parent is not None:
-            self.parent.record(model, prompt_tokens, completion_tokens, cached_tokens, cost)
+            self.parent._add(model, call)
 
     @property
     def run_usage(self) -> ModelUsage | None:
         """Usage since the current (or last) run started, if this tracker saw it start."""
         if self._run_start is None:
             return None
-        total, start = self.total, self._run_start
-        return replace(
-            total,
-            calls=total.calls - start.calls,
-            prompt_tokens=total.prompt_tokens - start.prompt_tokens,
-            completion_tokens=total.completion_tokens - start.completion_tokens,
-            cached_tokens=total.cached_tokens - start.cached_tokens,
-            cost=total.cost - start.cost,
-        )
+        return self.total.plus(self._run_start, sign=-1)
+
+    @property
+    def limits_cost(self) -> bool:
+        """Whether this tracker or a parent has a cost limit."""
+        tracker: TokenTracker | None = self
+        while tracker is not None:
+            if tracker.budget.limits_cost:
+                return True
+            tracker = tracker.parent
+        return False
 
     def check_budget(self) -> None:
-        """Stop the run (``StopRun(BudgetExceeded)``) if this tracker or a parent reached a limit."""
+        """Stop the run (``StopRun(BudgetExceeded)``) if this tracker or a parent reached a limit.
+
+        A cost limit that meets a call with no known price stops the run too: it fails closed.
+        """
         tracker: TokenTracker | None = self
         while tracker is not None:
             if tracker.budget.limited:
-                error = tracker.budget.check(tracker.name, tracker.total, tracker.run_usage)
+                error = tracker.budget.check(tracker.name, tracker.total, tracker.run_usage, tracker._unpriced_model())
                 if error is not None:
                     raise StopRun(error)
             tracker = tracker.parent
+
+    def _unpriced_model(self) -> str:
+        return next((model for model, usage in self.by_model.items() if usage.unpriced_calls), "")
 
     @property
     def total(self) -> ModelUsage:
         total = ModelUsage()
         for usage in self.by_model.values():
-            total.calls += usage.calls
-            total.prompt_tokens += usage.prompt_tokens
-            total.completion_tokens += usage.completion_tokens
-            total.cached_tokens += usage.cached_tokens
-            total.cost += usage.cost
+            total = total.plus(usage)
         return total
 
     def summary(self) -> str:
         lines = [f"{'model':<32} {'calls':>5} {'prompt':>9} {'completion':>10} {'cost $':>10}"]
-        for model, usage in sorted(self.by_model.items()):
-            lines.append(f"{model:<32} {usage.calls:>5} {usage.prompt_tokens:>9} {usage.completion_tokens:>10} {usage.cost:>10.4f}")
-        total = self.total
-        lines.append(f"{'total':<32} {total.calls:>5} {total.prompt_tokens:>9} {total.completion_tokens:>10} {total.cost:>10.4f}")
+        rows = [*sorted(self.by_model.items()), ("total", self.total)]
+        for model, usage in rows:
+            cost = "unknown" if usage.cost is None else f"{usage.cost:.4f}"
+            lines.append(f"{model:<32} {usage.calls:>5} {usage.prompt_tokens:>9} {usage.completion_tokens:>10} {cost:>10}")
+        estimated = self.total.estimated_calls
+        if estimated:
+            lines.append(f"(token counts of {estimated} call{'s' if estimated != 1 else ''} are estimates: the server reported no usage)")
         return "\n".join(lines)
 
     def print_summary(self, write: Callable[[str], object] = print) -> None:
@@ -134,3 +162,25 @@ class TokenTracker(Hook):
         self.by_model.clear()
         self._run_start = None
         self._has_own_agent = False
+
+
+def run_budget_tracker(budget_usd: float | None = None, budget_tokens: int | None = None) -> TokenTracker | None:
+    """A tracker for ``--budget-usd``/``--budget-tokens`` (limits per run; 0 or None: no limit), or None if neither is set."""
+    flags = {"--budget-usd": budget_usd, "--budget-tokens": budget_tokens}
+    named = " and ".join(flag for flag, value in flags.items() if value)
+    if not named:
+        return None
+    return TokenTracker(named, per_run_max_cost=budget_usd or None, per_run_max_tokens=budget_tokens or None)
+
+
+def refuse_unpriced_cost_limits(llm: Any, hooks: Iterable[Any]) -> None:
+    """Raise :class:`ConfigurationError` (one line, before any request) when one of ``hooks`` is a tracker with a cost
+    limit (its own or a parent's) and ``llm`` is a model whose price is unknown.
+
+    Call it before a run starts; without it, a cost limit still fails closed, after the first unpriced call.
+    """
+    price = getattr(llm, "price", None)
+    if not isinstance(price, ModelPrice) or price.known:
+        return
+    if any(isinstance(hook, TokenTracker) and hook.limits_cost for hook in hooks):
+        raise ConfigurationError(unknown_price_message(llm.model))

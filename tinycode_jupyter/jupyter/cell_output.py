@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any, Callable
 
+from ..accounting import cost_text
 from ..events import AgentEnd, AgentStart, Hook, LLMDelta, LLMEnd, ToolEnd, ToolStart
 from ..truncation import TruncationConfig, truncate
 from ..untrusted_text import code_block, data_bundle, markdown_text, terminal_text
@@ -111,7 +112,7 @@ class CellOutput(Hook):
         usage = record.usage
         state = "done" if event.error is None else f"stopped: {type(event.error).__name__}"
         footer = (f"{state} · {len(record.steps)} turns · {usage.prompt_tokens:,} prompt + "
-                  f"{usage.completion_tokens:,} completion tokens · ${record.cost:.4f} · {record.duration:.1f}s · "
+                  f"{usage.completion_tokens:,} completion tokens · {cost_text(record.cost)} · {record.duration:.1f}s · "
                   f"{record.provider}")  # fmt: skip
         self._status.show(_bundle(f"*tinycode · {record.model} · {state}*"))
         self._new_block().show(_bundle(f"*{markdown_text(footer)}*", footer))  # its $ is an amount, not math

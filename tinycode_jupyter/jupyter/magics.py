@@ -3,7 +3,8 @@
 Defaults come, in order, from the options of a cell, ``%agent key=value``,
 traitlets config (``c.AgentMagics.model = ...`` in ipython_config.py) and the
 environment (``TINYCODE_MODEL``, ``TINYCODE_API_BASE``, ``TINYCODE_PROVIDER``,
-``TINYCODE_MAX_TURNS``, ``TINYCODE_BUDGET_USD``), read when the extension loads.
+``TINYCODE_MAX_TURNS``, ``TINYCODE_BUDGET_USD``, ``TINYCODE_BUDGET_TOKENS``, ``TINYCODE_PRICE_PER_MTOK``),
+read when the extension loads.
 Errors are one clear line (``UsageError``) and fail the cell, so CI and
 papermill see them. Limits fail closed: a ``nan``, infinite, zero or negative
 budget or turn count is refused wherever it comes from, never read as "no limit".
@@ -20,16 +21,20 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
+from ..accounting import price_option
 from ..errors import TinyCodeError
 from ..option_values import BadOptionValue, for_argparse, positive_amount, positive_int, variable_name
 
-SETTINGS = ("model", "api_base", "provider", "max_turns", "budget_usd", "approve")
+SETTINGS = ("model", "api_base", "provider", "max_turns", "budget_usd", "budget_tokens", "price_per_mtok", "approve")
 APPROVE_CHOICES = ("off", "writes", "all")
-LIMITS: dict[str, Callable[[Any], Any]] = {"max_turns": positive_int, "budget_usd": positive_amount}
-"""The numeric settings and the parser each value goes through, from any source."""
-ENVIRONMENT = {"max_turns": "TINYCODE_MAX_TURNS", "budget_usd": "TINYCODE_BUDGET_USD"}
+LIMITS: dict[str, Callable[[Any], Any]] = {"max_turns": positive_int, "budget_usd": positive_amount,
+                                           "budget_tokens": positive_int, "price_per_mtok": price_option}  # fmt: skip
+"""The checked settings and the parser each value goes through, from any source."""
+ENVIRONMENT = {"max_turns": "TINYCODE_MAX_TURNS", "budget_usd": "TINYCODE_BUDGET_USD",
+               "budget_tokens": "TINYCODE_BUDGET_TOKENS", "price_per_mtok": "TINYCODE_PRICE_PER_MTOK"}  # fmt: skip
+BUDGETS = ("budget_usd", "budget_tokens")
 NO_BUDGET = ("none", "off")
-"""What ``%agent budget_usd=...`` takes to remove the budget."""
+"""What ``%agent budget_usd=...`` (or ``budget_tokens=``) takes to remove the budget."""
 _HISTORY_NAME = re.compile(r"_i*\d*")
 """IPython's output and input history names: ``_``, ``_3``, ``_i``, ``_ii3``..."""
 
@@ -56,7 +61,7 @@ def _words(magic: str, line: str) -> list[str]:
 
 def _setting_value(key: str, text: str) -> Any:
     """The value ``%agent key=text`` sets (limits parsed and checked; ``budget_usd=none`` removes the budget)."""
-    if key == "budget_usd" and text.strip().lower() in NO_BUDGET:
+    if key in BUDGETS and text.strip().lower() in NO_BUDGET:
         return None
     parse = LIMITS.get(key)
     return parse(text) if parse else text
@@ -72,6 +77,8 @@ def _cell_parser() -> argparse.ArgumentParser:
     parser.add_argument("--record", help="record model calls to this cassette file")
     parser.add_argument("--replay", help="replay model calls from this cassette file")
     parser.add_argument("--budget-usd", type=for_argparse(positive_amount))
+    parser.add_argument("--budget-tokens", type=for_argparse(positive_int))
+    parser.add_argument("--price-per-mtok", type=for_argparse(price_option), metavar="IN,OUT")
     parser.add_argument("--approve", choices=APPROVE_CHOICES)
     return parser
 
@@ -84,8 +91,12 @@ class AgentMagics(Magics):
     api_base = Unicode(help="base URL of an OpenAI-compatible or Ollama server (default: $TINYCODE_API_BASE)").tag(config=True)
     provider = Unicode(help="execution provider: kernel, local, modal (default: $TINYCODE_PROVIDER or kernel)").tag(config=True)
     max_turns = Int(30, help="turns before a run gives up (default: $TINYCODE_MAX_TURNS or 30)").tag(config=True)
-    budget_usd = Float(None, allow_none=True, help="hard cost limit per run in USD, above 0 "
+    budget_usd = Float(None, allow_none=True, help="hard cost limit per run in USD, above 0; needs a known price "
                        "(default: $TINYCODE_BUDGET_USD, or no limit)").tag(config=True)  # fmt: skip
+    budget_tokens = Int(None, allow_none=True, help="hard limit per run on prompt + completion tokens, 1 or more "
+                        "(default: $TINYCODE_BUDGET_TOKENS, or no limit)").tag(config=True)  # fmt: skip
+    price_per_mtok = Unicode(help="'IN,OUT': US$ per million input and output tokens, for a model litellm's cost map "
+                             "does not price, e.g. one on a local server (default: $TINYCODE_PRICE_PER_MTOK)").tag(config=True)  # fmt: skip
     approve = Enum(APPROVE_CHOICES, "off", help="ask with Approve/Deny buttons before: nothing (off), "
                    "bash and file writes (writes), every tool call (all)").tag(config=True)  # fmt: skip
 
@@ -108,6 +119,14 @@ class AgentMagics(Magics):
     @default("budget_usd")
     def _budget_from_environment(self) -> float | None:
         return self._limit_from_environment("budget_usd", None)
+
+    @default("budget_tokens")
+    def _budget_tokens_from_environment(self) -> int | None:
+        return self._limit_from_environment("budget_tokens", None)
+
+    @default("price_per_mtok")
+    def _price_from_environment(self) -> str:
+        return self._limit_from_environment("price_per_mtok", "")
 
     @staticmethod
     def _limit_from_environment(name: str, fallback: Any) -> Any:
@@ -144,7 +163,7 @@ class AgentMagics(Magics):
     @cell_magic
     def agent(self, line: str, cell: str) -> None:
         """Run the agent on the cell's text. Options: --model --api-base --provider --max-turns -o/--out VAR
-        --record FILE --replay FILE --budget-usd X."""
+        --record FILE --replay FILE --budget-usd X --budget-tokens N --price-per-mtok IN,OUT."""
         args = _cell_parser().parse_args(_words("%%agent", line))
         if args.record and args.replay:
             raise UsageError("%%agent: use --record or --replay, not both")

@@ -26,8 +26,8 @@ class AgentSession:
 
     # --- the agent ------------------------------------------------------------------
     def get_agent(self, settings: dict[str, Any]) -> Any:
-        """The session's agent, rebuilt (conversation reset) when model, server or provider change."""
-        key = (settings["model"], settings["api_base"], settings["provider"])
+        """The session's agent, rebuilt (conversation reset) when model, server, provider or price change."""
+        key = (settings["model"], settings["api_base"], settings["provider"], settings["price_per_mtok"])
         if self.agent is None or key != self._key:
             self.close()
             self.agent = self._build(settings)
@@ -40,6 +40,8 @@ class AgentSession:
         from ..hooks import TokenTracker
 
         model_kwargs = {"api_base": settings["api_base"]} if settings["api_base"] else {}
+        if settings["price_per_mtok"]:
+            model_kwargs["price_per_mtok"] = settings["price_per_mtok"]  # "IN,OUT", checked by the magics
         provider = settings["provider"]
         provider_config = {"shell": self.shell} if provider == "kernel" else None
         agent = TinyCodeAgent(model=settings["model"], model_kwargs=model_kwargs, provider=provider,
@@ -58,6 +60,7 @@ class AgentSession:
         :meth:`KernelRunner.cancel`.
         """
         from ..cassette import RecordingLLM, ReplayLLM, recording_target
+        from ..hooks.token_tracker import refuse_unpriced_cost_limits, run_budget_tracker
         from .variables import context_for_prompt
 
         if self.running:
@@ -66,11 +69,12 @@ class AgentSession:
         if record and not replay:
             recording_target(record)
         agent = self.get_agent(settings)
+        budget = run_budget_tracker(settings["budget_usd"], settings["budget_tokens"])
+        budgets = [budget] if budget is not None else []
+        refuse_unpriced_cost_limits(agent.llm, budgets)
         runner = runner or KernelRunner()
         runner.background = runner.background or self.background
-        hooks = list(self._cell_hooks(runner) if hooks is None else hooks)
-        budget = self._budget_hook(settings["budget_usd"])
-        hooks += [budget] if budget is not None else []
+        hooks = list(self._cell_hooks(runner) if hooks is None else hooks) + budgets
         approval = self._approval_hook(settings["approve"], agent, runner)
         hooks += [approval] if approval is not None else []
         real_llm = agent.llm
@@ -124,13 +128,6 @@ class AgentSession:
         self._channel = self._channel or CommChannel(runner.call_on_main)
         self._channel.schedule = runner.call_on_main
         return self._channel
-
-    def _budget_hook(self, budget_usd: float | None) -> Any:
-        if budget_usd is None:
-            return None
-        from ..hooks import TokenTracker
-
-        return TokenTracker("--budget-usd", per_run_max_cost=budget_usd)
 
     @staticmethod
     def _approval_hook(approve: str, agent: Any, runner: KernelRunner) -> Any:

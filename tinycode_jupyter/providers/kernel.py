@@ -9,10 +9,15 @@ the user's full rights and sees (and changes) the user's variables.
 In a real kernel the agent loop runs in a worker thread; the Jupyter layer sets
 :attr:`KernelProvider.main_thread_runner` so code still executes on the kernel's
 main thread, where interrupts and display work.
+
+Custom tools are functions in the user namespace (see :class:`CodeTools`); they never
+replace or remove a user's variable.
 """
 from __future__ import annotations
 
 import asyncio
+import builtins
+import logging
 import os
 import re
 import signal
@@ -21,16 +26,20 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, TypeVar
 
+from ..errors import ConfigurationError
 from . import fileops
-from .base import Capabilities, ExecError, ExecResult, Provider
+from .base import Capabilities, ExecError, ExecResult, Provider, ToolHandler
 from .worker import DEFAULTS as WORKER_DEFAULTS
 from .worker import shorten
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 MainThreadRunner = Callable[[Callable[[], T]], Awaitable[T]]
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_OUTPUT_CHARS = WORKER_DEFAULTS["max_output_bytes"]
 """Stdout/stderr kept per step (head and tail), as for the sandbox worker."""
+TOOLS_NAMESPACE = "tinycode_tools"
+"""The user-namespace name under which every custom tool is reachable from code: ``tinycode_tools.<name>(...)``."""
 
 
 class KernelProvider(Provider):
@@ -43,14 +52,15 @@ class KernelProvider(Provider):
         self.main_thread_runner: MainThreadRunner | None = None
         self._running = False
         self._exec_thread: int | None = None
+        self._injected: dict[str, object] = {}
+        """The names this provider put into the user namespace, and the objects it put there."""
 
     async def _start(self) -> None:
         if self.shell is None:
             self.shell = _current_or_embedded_shell()
 
     async def _close(self) -> None:
-        for name in self._tool_names:
-            self.shell.user_ns.pop(name, None)
+        self._withdraw_tools()
 
     # --- execution -------------------------------------------------------------------
     async def run_python(self, code: str, timeout: float | None = None) -> ExecResult:
@@ -81,12 +91,42 @@ class KernelProvider(Provider):
         if self._running and self._exec_thread is not None:
             signal.pthread_kill(self._exec_thread, signal.SIGINT)
 
-    def set_tool_handler(self, names: list[str], handler: Any) -> None:
+    def set_tool_handler(self, names: list[str], handler: ToolHandler) -> None:
+        """Put the tools into the user namespace as ``tinycode_tools.<name>``, and as ``<name>`` where that is free.
+
+        A name the user (or Python's builtins) already uses is left alone: their object wins.
+        Raises :class:`ConfigurationError` if the user's own ``tinycode_tools`` is in the way.
+        """
+        namespace = self.shell.user_ns
+        self._withdraw_tools()
+        if _is_taken(namespace, TOOLS_NAMESPACE):
+            raise ConfigurationError(
+                f"the kernel variable {TOOLS_NAMESPACE!r} is yours, and custom tools are reached from code under that "
+                f"name: rename or delete it (del {TOOLS_NAMESPACE})"
+            )
         super().set_tool_handler(names, handler)
-        for name in names:
-            self.shell.user_ns[name] = _sync_tool_function(name, handler)
+        functions = {name: _sync_tool_function(name, handler) for name in names}
+        self._inject(TOOLS_NAMESPACE, CodeTools(functions))
+        for name, function in functions.items():
+            if _is_taken(namespace, name):
+                log.info("custom tool %r: the name is taken in the user namespace; code reaches it as %s.%s", name, TOOLS_NAMESPACE, name)
+            else:
+                self._inject(name, function)
 
     # --- internals ---------------------------------------------------------------------
+    def _inject(self, name: str, value: object) -> None:
+        self.shell.user_ns[name] = value
+        self._injected[name] = value
+
+    def _withdraw_tools(self) -> None:
+        """Remove what :meth:`set_tool_handler` injected, where it is still there: a name the user
+        rebound (or deleted) since stays as the user left it."""
+        namespace = self.shell.user_ns if self._injected else {}
+        for name, value in self._injected.items():
+            if namespace.get(name) is value:
+                del namespace[name]
+        self._injected.clear()
+
     async def _on_main_thread(self, func: Callable[[], T]) -> T:
         if self.main_thread_runner is not None:
             return await self.main_thread_runner(func)
@@ -137,6 +177,24 @@ class KernelProvider(Provider):
         timer = _InterruptTimer(timeout, threading.get_ident())
         timer.start()
         return timer
+
+
+class CodeTools:
+    """The custom tools as plain functions, for code run in the kernel: ``tinycode_tools.search(query="x")``.
+
+    Always injected, so every tool stays reachable even when a user's variable has its name.
+    """
+
+    def __init__(self, functions: dict[str, Callable[..., Any]]) -> None:
+        self.__dict__.update(functions)
+
+    def __repr__(self) -> str:
+        return f"<custom tools: {', '.join(sorted(vars(self))) or 'none'}>"
+
+
+def _is_taken(namespace: dict[str, Any], name: str) -> bool:
+    """Whether ``name`` already means something to the user's code (a variable, or a builtin it would shadow)."""
+    return name in namespace or hasattr(builtins, name)
 
 
 class _InterruptTimer(threading.Timer):

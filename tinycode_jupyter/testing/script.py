@@ -53,6 +53,8 @@ class Reply:
     fault: Fault | None = None
     chunk_size: int = 16
     """Characters per streamed content delta."""
+    report_usage: bool = True
+    """False: answer without any usage block, as some servers do."""
 
 
 Responder = Callable[[dict[str, Any]], Reply]

@@ -101,9 +101,12 @@ def _pieces(text: str, size: int) -> Iterator[str]:
     return (text[i : i + size] for i in range(0, len(text), size))
 
 
-def _usage_block(request: dict[str, Any], reply: Reply) -> dict[str, int]:
+def _usage_block(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """``{"usage": {...}}`` to merge into an answer, or ``{}`` for a reply that reports none."""
+    if not reply.report_usage:
+        return {}
     prompt, completion = usage_for(request, reply)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {"usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}
 
 
 def _call_id(spec: ToolCallSpec, request_id: str, index: int) -> str:
@@ -150,7 +153,7 @@ class _OpenAIWire:
             "created": self.created,
             "model": self.model,
             "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
-            "usage": _usage_block(self.request, self.reply),
+            **_usage_block(self.request, self.reply),
         }
 
     def empty_body(self) -> dict[str, Any]:
@@ -175,7 +178,8 @@ class _OpenAIWire:
     def stream(self) -> list[dict[str, Any]]:
         chunks = [*self.deltas(), self._chunk({}, self.finish_reason)]
         usage_chunk = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model}
-        chunks.append({**usage_chunk, "choices": [], "usage": _usage_block(self.request, self.reply)})
+        if self.reply.report_usage:
+            chunks.append({**usage_chunk, "choices": [], **_usage_block(self.request, self.reply)})
         return chunks
 
     def cut_stream(self) -> list[dict[str, Any]]:
@@ -225,15 +229,10 @@ class _OllamaWire:
         return {"model": self.model, "created_at": self.created_at, "message": {"role": "assistant", **message}, "done": False}
 
     def _done(self, message: dict[str, Any]) -> dict[str, Any]:
-        prompt, completion = usage_for(self.request, self.reply)
-        return {
-            **self._line(message),
-            "done": True,
-            "done_reason": "stop",
-            "total_duration": 0,
-            "prompt_eval_count": prompt,
-            "eval_count": completion,
-        }
+        done = {**self._line(message), "done": True, "done_reason": "stop", "total_duration": 0}
+        if self.reply.report_usage:
+            done["prompt_eval_count"], done["eval_count"] = usage_for(self.request, self.reply)
+        return done
 
     def body(self) -> dict[str, Any]:
         message: dict[str, Any] = {"content": self.reply.content}
@@ -387,7 +386,7 @@ class ScriptedServer:
         self.latency = latency
         self.requests: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
-        """Every answered chat request's reported usage: ``{"usage": {"prompt_tokens", "completion_tokens"}}``."""
+        """Every answered chat request's reported usage: ``{"usage": {"prompt_tokens", "completion_tokens"}}`` (``{}``: none)."""
         self._script = _Script(script)
         self._port = port
         self._stopping = threading.Event()
@@ -501,7 +500,7 @@ class ScriptedServer:
             return
         wire = wire_type(self.model, str(number), body, reply)
         if reply.fault is None:
-            self.responses.append({"usage": _usage_block(body, reply)})
+            self.responses.append(_usage_block(body, reply))
         streaming = bool(body.get("stream", stream_default))
         if reply.fault is None:
             self._answer(handler, wire, streaming)
