@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import textwrap
 
@@ -23,6 +24,10 @@ from tinycode_jupyter.providers.worker_client import (
     worker_source,
 )
 from tinycode_jupyter.providers.worker_provider import rebuilt_exception
+
+from _require import require_tool
+from provider_params import started_local_providers
+from raw_worker import RawWorker
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -113,15 +118,100 @@ async def test_timeout_interrupts_inside_the_worker(client):
     assert "time.sleep(30)" in reply["error"]["traceback"] and "_on_sigint" not in reply["error"]["traceback"]
 
 
-async def test_interrupt_right_after_sending_still_stops_that_step(client):
+@pytest.mark.parametrize("turns", [1, 2, 5, 20])
+async def test_interrupt_right_after_sending_still_stops_that_step(client, turns):
     await run(client, "kept = 'yes'")
     step = asyncio.ensure_future(run(client, "import time\ntime.sleep(30)"))
-    for _ in range(5):  # let the request go out, but not (necessarily) start
+    for _ in range(turns):  # the request is out after one turn; it may or may not have started
         await asyncio.sleep(0)
     client.interrupt()
-    reply = await asyncio.wait_for(step, timeout=5)
+    reply = await asyncio.wait_for(step, timeout=20)
     assert reply["error"]["name"] == "KeyboardInterrupt"
     assert (await run(client, "kept"))["value"] == "'yes'"  # same worker, and the next step is not hit
+
+
+async def test_interrupt_before_the_request_is_written_follows_it(client):
+    await run(client, "kept = 'yes'")
+    first = asyncio.ensure_future(run(client, "import time\ntime.sleep(30)"))
+    await asyncio.sleep(0)
+    first.cancel()  # the next request first waits for this one's reply
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    second = asyncio.ensure_future(run(client, "import time\ntime.sleep(30)"))
+    await asyncio.sleep(0)
+    assert not client._sent  # still waiting for the cancelled request's reply
+    client.interrupt()
+    reply = await asyncio.wait_for(second, timeout=20)
+    assert reply["error"]["name"] == "KeyboardInterrupt"
+    assert (await run(client, "kept"))["value"] == "'yes'"
+
+
+# --- interrupts in orders the client never produces, on the raw worker --------------------------
+@pytest.fixture
+async def raw(tmp_path):
+    worker = await RawWorker.start(str(tmp_path))
+    yield worker
+    await worker.close()
+
+
+async def test_interrupt_for_a_queued_request_cancels_it_before_its_code_runs(raw, tmp_path):
+    await raw.run(1, "kept = 'yes'")
+    await raw.send({"id": 2, "op": "exec", "code": "import time\ntime.sleep(60)"},
+                   {"id": 3, "op": "exec", "code": "open('ran', 'w').close()"},
+                   {"op": "interrupt", "id": 3}, {"op": "interrupt", "id": 2})  # fmt: skip
+    first, second = await raw.reply(), await raw.reply()
+    assert (first["id"], first["error"]["name"]) == (2, "KeyboardInterrupt")
+    assert (second["id"], second["error"]["name"]) == (3, "KeyboardInterrupt")
+    assert "before it started" in second["error"]["value"]
+    assert not (tmp_path / "ran").exists()
+    assert (await raw.run(4, "kept"))["value"] == "'yes'"
+
+
+async def test_interrupt_for_a_finished_request_does_not_hit_the_next_one(raw):
+    await raw.run(1, "kept = 'yes'")
+    await raw.send({"op": "interrupt", "id": 1}, {"id": 2, "op": "exec", "code": "import time\ntime.sleep(0.2)\nkept"},
+                   {"op": "interrupt", "id": 1})  # fmt: skip
+    reply = await raw.reply()
+    assert reply["id"] == 2 and reply["error"] is None and reply["value"] == "'yes'"
+
+
+async def test_interrupt_whose_first_signal_is_swallowed_still_stops_the_step(raw, tmp_path):
+    """As when SIGINT lands just before a blocking call starts: the worker signals again until it raises."""
+    os.mkfifo(tmp_path / "ready")
+    code = ("import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
+            "with open('ready', 'w') as fifo:\n    fifo.write('x')\n"
+            "signal.sigwait({signal.SIGINT})\nsignal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+            "time.sleep(60)")  # fmt: skip
+    await raw.run(1, "kept = 'yes'")
+    await raw.send({"id": 2, "op": "exec", "code": code})
+    assert await asyncio.to_thread((tmp_path / "ready").read_text) == "x"  # SIGINT is blocked now
+    await raw.send({"op": "interrupt", "id": 2})
+    reply = await raw.reply()
+    assert reply["error"]["name"] == "KeyboardInterrupt" and "time.sleep(60)" in reply["error"]["traceback"]
+    assert (await raw.run(3, "kept"))["value"] == "'yes'"
+
+
+async def test_sigint_that_is_not_an_interrupt_is_ignored(raw):
+    reply = await raw.run(1, "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n'still running'")
+    assert reply["error"] is None and reply["value"] == "'still running'"
+
+
+async def test_interrupt_while_a_provider_prepares_the_step_cancels_the_step(tmp_path):
+    require_tool("bwrap", "the local provider's sandbox")
+    async with started_local_providers(tmp_path) as make:
+        provider = await make()
+        await provider.run_python("kept = 'yes'")
+
+        async def handler(name, args):
+            return None
+
+        provider.set_tool_handler(["noop"], handler)  # the next step first defines the tool in the worker
+        step = asyncio.ensure_future(provider.run_python("import time\ntime.sleep(60)"))
+        await asyncio.sleep(0)
+        await provider.interrupt()
+        result = await asyncio.wait_for(step, timeout=20)
+        assert result.error.name == "KeyboardInterrupt" and not result.state_lost
+        assert (await provider.run_python("kept")).value == "'yes'"
 
 
 async def test_tool_calls_round_trip(client, tmp_path):

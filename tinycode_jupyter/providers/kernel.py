@@ -22,6 +22,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 from typing import Any, Awaitable, Callable, TypeVar
@@ -30,7 +31,7 @@ from ..errors import ConfigurationError
 from . import fileops
 from .base import Capabilities, ExecError, ExecResult, Provider, ToolHandler
 from .worker import DEFAULTS as WORKER_DEFAULTS
-from .worker import shorten
+from .worker import head_and_tail, kill_process_tree, shorten, subreaper_preexec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,18 +69,28 @@ class KernelProvider(Provider):
         return await self._on_main_thread(lambda: self._execute(code, timeout))
 
     async def run_shell(self, command: str, workdir: str | None = None, timeout: float | None = None) -> ExecResult:
+        """Output goes to files, not pipes, so a background job that keeps them open cannot hold the step.
+
+        On a timeout or a cancel the command's whole process tree is killed
+        (``setsid``, ``nohup`` and double forks included, see :func:`kill_process_tree`).
+        """
         started = time.perf_counter()
-        process = await asyncio.create_subprocess_exec(
-            "bash", "-c", command, cwd=workdir or self.workdir,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-        )  # fmt: skip
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), timeout)
-        except asyncio.TimeoutError:
-            _kill_group(process.pid)
-            out, err = await process.communicate()
-            return ExecResult(_decode(out), _decode(err), timed_out=True, duration=time.perf_counter() - started, exit_code=-9)
-        return ExecResult(_decode(out), _decode(err), duration=time.perf_counter() - started, exit_code=process.returncode)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            process = await asyncio.create_subprocess_exec(
+                "bash", "-c", command, cwd=workdir or self.workdir, stdin=asyncio.subprocess.DEVNULL,
+                stdout=out, stderr=err, start_new_session=True, preexec_fn=subreaper_preexec(),
+            )  # fmt: skip
+            timed_out = False
+            try:
+                await asyncio.wait_for(process.wait(), timeout)
+            except asyncio.TimeoutError:
+                timed_out = True
+            finally:
+                if process.returncode is None:  # timed out, or the caller was cancelled
+                    kill_process_tree(process.pid)
+                    await process.wait()
+            return ExecResult(_read_capped(out), _read_capped(err), timed_out=timed_out,
+                              duration=time.perf_counter() - started, exit_code=process.returncode)  # fmt: skip
 
     async def file_op(self, op: str, **args: Any) -> Any:
         for key in ("path", "root"):  # relative paths mean the work dir, as in the sandbox worker
@@ -293,11 +304,16 @@ def _restore_attr(obj: Any, name: str, saved: Any) -> None:
         setattr(obj, name, saved)
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def _read_capped(output: Any, limit: int = MAX_OUTPUT_CHARS) -> str:
+    """What a command wrote to the file ``output``: its head and tail when it is over ``limit`` bytes."""
+    size = output.seek(0, os.SEEK_END)
+    output.seek(0)
+    if size <= limit:
+        return _decode(output.read())
+    half = limit // 2
+    head = output.read(half)
+    output.seek(size - half)
+    return head_and_tail(head, output.read(half), size - 2 * half)
 
 
 def _decode(data: bytes) -> str:

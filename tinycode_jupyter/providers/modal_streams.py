@@ -120,6 +120,8 @@ class ProcessInput:
 class ModalWorker(WorkerHandle):
     """A worker started with ``sandbox.exec``; killed from inside the sandbox, by pid."""
 
+    writer: ProcessInput
+
     def __init__(self, sandbox: Any, process: Any, bounded: Bounded) -> None:
         self.reader = ProcessOutput(process.stdout)
         self.writer = ProcessInput(process.stdin, bounded)

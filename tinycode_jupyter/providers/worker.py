@@ -23,13 +23,24 @@ import functools
 import itertools
 import json
 import os
+import re
 import signal
 import sys
 import threading
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the worker imports nothing it does not need at start-up
+    import asyncio
+    import contextlib
+    from collections.abc import Callable, Iterator
+    from types import CodeType, FrameType, TracebackType
+    from typing import IO, Any
+
 DEFAULTS = {"max_output_bytes": 1_000_000, "max_message_bytes": 64_000_000, "max_display_bytes": 16_000_000}
 _REPR_LIMIT = 100_000
+MAX_JSON_DEPTH = 100
+"""The deepest nesting either side sends on the channel (tool arguments and results included)."""
 _CO_COROUTINE = 0x80
 _HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else None
 TOKEN_VARIABLE = "TINYCODE_WORKER_TOKEN"
@@ -82,13 +93,15 @@ class StreamBuffer:
     def take(self) -> str:
         """The text written since the last take, decoded with replacement, middle cut if too long."""
         tail = bytes(self.tail[max(len(self.tail) - self.tail_limit, 0) :])
-        cut = self.total - len(self.head) - len(tail)
-        text = self.head.decode("utf-8", "replace")
-        if cut > 0:
-            text += f"\n[... output truncated: {cut} bytes cut from the middle ...]\n"
-        text += tail.decode("utf-8", "replace")
+        text = head_and_tail(bytes(self.head), tail, self.total - len(self.head) - len(tail))
         self.reset()
         return text
+
+
+def head_and_tail(head: bytes, tail: bytes, cut: int) -> str:
+    """Output decoded with replacement, saying how many bytes were cut between ``head`` and ``tail``."""
+    marker = f"\n[... output truncated: {cut} bytes cut from the middle ...]\n" if cut > 0 else ""
+    return head.decode("utf-8", "replace") + marker + tail.decode("utf-8", "replace")
 
 
 class OutputCapture:
@@ -109,7 +122,7 @@ class OutputCapture:
             self._poll.register(read_end, select.POLLIN)
         self._stdout, self._stderr = list(self._buffers.values())
         for stream in (sys.stdout, sys.stderr):
-            stream.reconfigure(line_buffering=True, write_through=False)  # one write per line, not per print part
+            stream.reconfigure(line_buffering=True, write_through=False)  # type: ignore[union-attr]  # one write per line, not per print part
         threading.Thread(target=self._pump, name="tinycode-output", daemon=True).start()
 
     def _pump(self) -> None:
@@ -151,20 +164,22 @@ class Channel:
 
     def __init__(self, out_fd: int, max_bytes: int) -> None:
         self._out = out_fd
-        self._max = max_bytes
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
     def send(self, message: dict) -> None:
-        """Send one message; a result over the size limit becomes an error, anything else raises."""
+        """Send one message; a result that cannot be sent becomes an error, anything else raises."""
         if os.getpid() != self._pid:
             raise RuntimeError("only the worker process may talk to the host (this is a forked child)")
-        data = (json.dumps(message, default=repr) + "\n").encode()
-        if len(data) > self._max:
-            problem = f"the message was {len(data)} bytes; the limit is {self._max}"
+        try:
+            data = (json.dumps(message, default=repr) + "\n").encode()
+            if len(data) > self.max_bytes:
+                raise OverflowError(f"the message was {len(data)} bytes; the limit is {self.max_bytes}")
+        except (OverflowError, ValueError, RecursionError) as exc:
             if message.get("type") != "result":
-                raise ValueError(problem)
-            error = {"name": "OutputTooLarge", "value": problem, "traceback": ""}
+                raise ValueError(str(exc)) from None
+            error = {"name": "OutputTooLarge" if isinstance(exc, OverflowError) else "ValueError", "value": str(exc), "traceback": ""}
             data = (json.dumps({"id": message.get("id"), "type": "result", "error": error}) + "\n").encode()
         with self._lock:
             view = memoryview(data)
@@ -224,7 +239,7 @@ def _is_matplotlib_figure(obj: object) -> bool:
     return type(obj).__module__.startswith("matplotlib.") and hasattr(obj, "savefig")
 
 
-def _figure_png(figure: object) -> bytes:
+def _figure_png(figure: Any) -> bytes:
     import io
 
     buffer = io.BytesIO()
@@ -233,61 +248,121 @@ def _figure_png(figure: object) -> bytes:
 
 
 class Interrupter:
-    """Raises KeyboardInterrupt in the main thread, but only in the request it was meant for.
+    """Raises KeyboardInterrupt in the main thread, once per interrupt, only inside the code it was meant for.
 
-    An interrupt names its request, so one that arrives before that request's
-    code starts still stops it, and a late one never hits the next request.
+    Every request has an id, and an interrupt names one; it always follows its
+    request on the channel, so the worker knows the request and handles it
+    deterministically:
+
+    - queued, not started: the request is cancelled before its code runs (reported as interrupted);
+    - running: SIGINT goes to the main thread, again every few ms until the handler has raised
+      (one that lands just before a blocking call such as ``sleep`` would be lost);
+    - finished, or never seen: ignored.
+
+    The handler raises only in frames called from the running request's code,
+    never in the worker's own bookkeeping (arming, disarming, replying), so an
+    interrupt at any moment stops that step and nothing else. A SIGINT that is
+    not an interrupt (e.g. one code sends itself) is ignored.
     """
 
     def __init__(self) -> None:
-        self.armed = False
-        self._current: object = None
-        self._cancelled: set = set()
         self._lock = threading.Lock()
-        self._main = threading.main_thread().ident
+        self._wake = threading.Condition(self._lock)
+        self._queued: set = set()
+        self._cancelled: set = set()
+        self._current: object = None
+        self._pending = False
+        self._guard: object = None
+        """The frame of :meth:`_guarded_call` while it runs a request's code: the handler raises only below it."""
+        main = threading.main_thread().ident
+        assert main is not None
+        self._main = main
         signal.signal(signal.SIGINT, self._on_sigint)
+        threading.Thread(target=self._deliver, name="tinycode-interrupt", daemon=True).start()
 
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        if self.armed:
-            raise KeyboardInterrupt
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if not self._pending or not self._called_from_guarded(frame):
+            return
+        with self._lock:
+            if not self._pending:
+                return
+            self._pending = False
+        raise KeyboardInterrupt
+
+    def _called_from_guarded(self, frame: FrameType | None) -> bool:
+        guard = self._guard
+        if guard is None or frame is guard:
+            return False
+        while frame is not None and frame is not guard:
+            frame = frame.f_back
+        return frame is not None
+
+    def received(self, request_id: object) -> None:
+        """The reader thread got request ``request_id``; it waits in the queue until it runs."""
+        with self._lock:
+            self._queued.add(request_id)
 
     def interrupt(self, request_id: object) -> None:
         with self._lock:
-            self._cancelled.add(request_id)
-            if self.armed and request_id == self._current:
-                signal.pthread_kill(self._main, signal.SIGINT)
+            if self._guard is not None and request_id == self._current:
+                self._pending = True
+                self._wake.notify()
+            elif request_id in self._queued:
+                self._cancelled.add(request_id)
 
-    def call(self, func, request_id: object, timeout: float | None) -> tuple[object, BaseException | None, bool]:
-        """Run ``func()`` interruptibly for ``request_id``; return (value, exception, timed_out)."""
+    def _deliver(self) -> None:
+        """Interrupt thread: signal the main thread until the pending interrupt has been raised."""
+        with self._lock:
+            while True:
+                while not self._pending:
+                    self._wake.wait()
+                request_id, delay = self._current, 0.002
+                while self._pending and self._current == request_id:
+                    signal.pthread_kill(self._main, signal.SIGINT)
+                    if signal.getsignal(signal.SIGINT) != self._on_sigint:  # code replaced the handler: it decides
+                        self._pending = False
+                        break
+                    self._wake.wait(delay)
+                    delay = min(delay * 2, 0.05)
+
+    def call(self, func: Callable[[], object], request_id: object, timeout: float | None) -> tuple[object, BaseException | None, bool]:
+        """Run ``func()`` interruptibly as request ``request_id``; return (value, exception, timed_out)."""
         timer = None
-        fired = []
+        fired: list[bool] = []
+
+        def on_timeout() -> None:
+            fired.append(True)
+            self.interrupt(request_id)
+
         if timeout:
-            timer = threading.Timer(timeout, lambda: (fired.append(True), self.interrupt(request_id)))
+            timer = threading.Timer(timeout, on_timeout)
             timer.daemon = True
             timer.start()
         try:
-            return self._armed_call(func, request_id), None, bool(fired)
+            return self._guarded_call(func, request_id), None, bool(fired)
         except BaseException as exc:  # reported to the host as the step's error
             return None, exc, bool(fired)
         finally:
             if timer is not None:
                 timer.cancel()
 
-    def _armed_call(self, func, request_id: object):
+    def _guarded_call(self, func: Callable[[], object], request_id: object) -> object:
         with self._lock:
+            self._queued.discard(request_id)
             if request_id in self._cancelled:
                 self._cancelled.discard(request_id)
-                raise KeyboardInterrupt
-            self._current, self.armed = request_id, True
+                raise KeyboardInterrupt("interrupted before it started")
+            self._current, self._pending, self._guard = request_id, False, sys._getframe()
         try:
             return func()
         finally:
             with self._lock:
-                self.armed, self._current = False, None
+                self._current, self._pending, self._guard = None, False, None
 
     def finished(self, request_id: object) -> None:
-        """Forget interrupts for a request that has been answered."""
+        """Forget a request that was answered without running code (it can no longer be interrupted)."""
         with self._lock:
+            self._queued.discard(request_id)
             self._cancelled.discard(request_id)
 
 
@@ -308,7 +383,7 @@ class Worker:
         self.tool_ids = itertools.count(1)
         self.steps = 0
         self.pid = os.getpid()
-        self.loop = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.module = types.ModuleType("__main__")
         self.module.__dict__.update(display=self.displays.add, ToolCallError=ToolCallError)
         sys.modules["__main__"] = self.module
@@ -319,38 +394,53 @@ class Worker:
         """Reader thread: interrupts and tool results act at once; other requests queue up."""
         try:
             with os.fdopen(in_fd, "rb") as stream:
-                for line in stream:
-                    self._route(json.loads(line))
-        except (OSError, ValueError) as exc:
+                for line in bounded_lines(stream, self.channel.max_bytes):
+                    self._route(line)
+        except OSError as exc:
             os.write(2, f"[worker: protocol input failed: {exc}]\n".encode())
         token = os.environ.get(TOKEN_VARIABLE)
         if token:  # unsandboxed: nothing else ends our background processes when the host is gone
             kill_marked_processes(f"{TOKEN_VARIABLE}={token}".encode())
         os._exit(0)  # the host closed the channel (or broke it): nothing more to serve
 
-    def _route(self, message: dict) -> None:
+    def _route(self, line: bytes | None) -> None:
+        try:
+            if line is None:
+                raise MessageError(f"a request longer than the {self.channel.max_bytes}-byte limit")
+            message = decode_message(line)
+        except MessageError as exc:  # answered in order, as an error of the request it names (if it names one)
+            message = {"id": exc.message_id, "invalid": str(exc)}
+            if isinstance(exc.message_id, str) and exc.message_id in self.tool_replies:
+                message = {"type": "tool_result", "id": exc.message_id, "ok": False, "error": f"the host sent {exc}"}
         if message.get("op") == "interrupt":
             self.interrupter.interrupt(message.get("id"))
         elif message.get("type") == "tool_result":
-            slot = self.tool_replies.get(message.get("id"))
+            slot = self.tool_replies.get(str(message.get("id")))
             if slot is not None:
                 slot.put(message)
         else:
+            self.interrupter.received(message.get("id"))
             self.requests.put(message)
 
     def serve(self) -> None:
         while True:
-            request = self.requests.get()
-            try:
-                reply = self.handle(request)
-            except BaseException as exc:  # a late interrupt or a worker bug: report, keep serving
-                reply = {"error": error_dict(exc, with_traceback=True)}
-            self.interrupter.finished(request.get("id"))
-            reply.update(id=request.get("id"), type="result")
+            reply = self._answer(self.requests.get())
             self.channel.send(reply)
+
+    def _answer(self, request: dict) -> dict:
+        request_id = request.get("id")
+        try:
+            reply = self.handle(request)
+        except BaseException as exc:  # a worker bug: report it, keep serving
+            reply = {"error": error_dict(exc, with_traceback=True)}
+        self.interrupter.finished(request_id)
+        reply.update(id=request_id, type="result")
+        return reply
 
     def handle(self, request: dict) -> dict:
         op = request.get("op")
+        if "invalid" in request:
+            return {"error": {"name": "ProtocolError", "value": f"the worker could not read {request['invalid']}", "traceback": ""}}
         if op == "ping":
             return {"value": {"pid": os.getpid(), "python": sys.version.split()[0], "executable": sys.executable}}
         if op == "exec":
@@ -358,7 +448,7 @@ class Worker:
         if op == "shell":
             return self.run_shell(request.get("command", ""), request.get("cwd"), request.get("id"), request.get("timeout"))
         if op == "fs":
-            return self.file_op(request.get("name", ""), request.get("args") or {})
+            return self.file_op(request.get("name", ""), request.get("args") or {}, request.get("id"))
         if op == "define_tools":
             self.module.__dict__.update({name: self._tool_function(name) for name in request.get("names", [])})
             return {"value": None}
@@ -391,6 +481,7 @@ class Worker:
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         tree = ast.parse(code, filename, "exec")
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        assert last is None or isinstance(last, ast.Expr)
         flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
         self._run(compile(tree, filename, "exec", flags=flags))
         if last is None or code.rstrip().endswith(";"):
@@ -402,13 +493,13 @@ class Worker:
             self.module.__dict__["_"] = value
         return value
 
-    def _run(self, code) -> object:
+    def _run(self, code: CodeType) -> object:
         result = eval(code, self.module.__dict__)
         if code.co_flags & _CO_COROUTINE:
             result = self._event_loop().run_until_complete(result)
         return result
 
-    def _event_loop(self):
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self.loop is None:
             import asyncio
 
@@ -442,12 +533,13 @@ class Worker:
         import subprocess
 
         started = time.perf_counter()
-        process = subprocess.Popen(["bash", "-c", command], cwd=cwd or None, stdin=subprocess.DEVNULL, start_new_session=True)
-        _, error, timed_out = self.interrupter.call(process.wait, request_id, timeout)
+        process = subprocess.Popen(["bash", "-c", command], cwd=cwd or None, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, preexec_fn=subreaper_preexec())  # fmt: skip
+        _, error, timed_out = self.interrupter.call(functools.partial(_wait_for_exit, process.pid), request_id, timeout)
         self._exit_if_forked()
         if error is not None:
-            _kill_group(process.pid)
-            process.wait()
+            kill_process_tree(process.pid)
+        process.wait()
         reply = self._collect(started, timed_out)
         reply["exit_code"] = process.returncode
         if error is not None and not timed_out:
@@ -455,7 +547,7 @@ class Worker:
         return reply
 
     # --- files ----------------------------------------------------------------------
-    def file_op(self, name: str, args: dict) -> dict:
+    def file_op(self, name: str, args: dict, request_id: object) -> dict:
         import base64
 
         if self.operations is None:
@@ -463,19 +555,18 @@ class Worker:
         operation = self.operations.get(name)
         if operation is None:
             return {"error": {"name": "ValueError", "value": f"unknown file operation {name!r}", "traceback": ""}}
-        try:
-            if name == "write_bytes":
-                args = {**args, "data": base64.b64decode(args["data"])}
-            value = operation(**args)
-        except Exception as exc:  # reported to the host, which raises it
-            return {"error": error_dict(exc, with_traceback=False)}
+        if name == "write_bytes":
+            args = {**args, "data": base64.b64decode(args.get("data", ""))}
+        value, error, _ = self.interrupter.call(functools.partial(operation, **args), request_id, None)
+        if error is not None:  # reported to the host, which raises it
+            return {"error": error_dict(error, with_traceback=False)}
         if isinstance(value, bytes):
             value = base64.b64encode(value).decode()
         return {"value": value}
 
     # --- tools -----------------------------------------------------------------------
-    def _tool_function(self, name: str):
-        def tool(*args, **kwargs):
+    def _tool_function(self, name: str) -> Callable[..., object]:
+        def tool(*args: object, **kwargs: object) -> object:
             if args:
                 raise TypeError(f"{name}() takes keyword arguments only, e.g. {name}(x=1)")
             return self.call_tool(name, kwargs)
@@ -491,7 +582,7 @@ class Worker:
         slot: queue.Queue = queue.Queue(maxsize=1)
         self.tool_replies[call_id] = slot
         try:
-            message = {"type": "tool_call", "id": call_id, "name": name, "args": _json_checked(args)}
+            message = {"type": "tool_call", "id": call_id, "name": name, "args": json_checked(args)}
             self.channel.send(message)  # raises in the caller's code if the arguments are too large
             reply = slot.get()
         finally:
@@ -501,9 +592,83 @@ class Worker:
         raise ToolCallError(str(reply.get("error") or f"tool {name} failed"))
 
 
-def _json_checked(args: dict) -> dict:
-    json.dumps(args)  # raises TypeError in the caller's code for values the host cannot receive
-    return args
+def json_checked(value: object, max_depth: int = MAX_JSON_DEPTH) -> object:
+    """``value`` itself; TypeError unless it is JSON data, ValueError if it nests deeper than ``max_depth``.
+
+    The limit keeps every message decodable by the other side, whatever its stack depth.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            if depth > max_depth:
+                raise ValueError(f"the value nests more than {max_depth} levels deep")
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    json.dumps(value)
+    return value
+
+
+class MessageError(ValueError):
+    """A protocol line that cannot be decoded; ``message_id`` is its top-level ``id`` when that can be read."""
+
+    def __init__(self, problem: str, message_id: object = None) -> None:
+        super().__init__(problem)
+        self.message_id = message_id
+
+
+def decode_message(line: bytes) -> dict:
+    """One protocol message; MessageError (never RecursionError) for anything but a JSON object."""
+    try:
+        message = json.loads(line)
+    except RecursionError:
+        raise MessageError("a message nested too deeply to decode", _top_level_id(line)) from None
+    except ValueError as exc:
+        raise MessageError(f"a line that is not JSON ({exc}): {line[:200]!r}") from None
+    if not isinstance(message, dict):
+        raise MessageError(f"JSON that is not an object: {line[:200]!r}")
+    return message
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"\s*:?|[\[\]{}]')
+
+
+def _top_level_id(line: bytes) -> object:
+    """The top-level ``"id"`` of a JSON object too deep to decode whole (a string or number), else None."""
+    text = line.decode("utf-8", "replace")
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        first = token.group()[0]
+        if first in "[{":
+            depth += 1
+        elif first in "]}":
+            depth -= 1
+        elif depth == 1 and token.group().endswith(":") and json.loads(token.group()[:-1].rstrip()) == "id":
+            try:
+                value, _ = json.JSONDecoder().raw_decode(text, _skip_space(text, token.end()))
+            except ValueError:
+                return None
+            return value if isinstance(value, (str, int, float)) else None
+    return None
+
+
+def _skip_space(text: str, index: int) -> int:
+    while index < len(text) and text[index] in " \t\r\n":
+        index += 1
+    return index
+
+
+def bounded_lines(stream: IO[bytes], max_bytes: int) -> Iterator[bytes | None]:
+    """The lines of a binary stream; None in place of a line longer than ``max_bytes`` (which is skipped)."""
+    while True:
+        line = stream.readline(max_bytes + 1)
+        if not line:
+            return
+        if len(line) <= max_bytes or line.endswith(b"\n"):
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):  # drop the rest of the oversized line
+            line = stream.readline(1 << 20)
+        yield None
 
 
 def error_dict(exc: BaseException, with_traceback: bool) -> dict:
@@ -511,10 +676,17 @@ def error_dict(exc: BaseException, with_traceback: bool) -> dict:
 
     tb = _user_frames(exc.__traceback__)
     text = "".join(traceback.format_exception(type(exc), exc, tb)) if with_traceback else ""
-    return {"name": type(exc).__name__, "value": str(exc), "traceback": shorten(text, _REPR_LIMIT)}
+    return {"name": type(exc).__name__, "value": _safe_str(exc), "traceback": shorten(text, _REPR_LIMIT)}
 
 
-def _user_frames(tb):
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return shorten(str(exc), _REPR_LIMIT)
+    except Exception as problem:  # e.g. the exception holds a value nested too deeply to print
+        return f"<{type(exc).__name__}: str() failed: {type(problem).__name__}>"
+
+
+def _user_frames(tb: TracebackType | None) -> TracebackType | None:
     """The traceback without the worker's own frames at either end (its runner, its SIGINT handler)."""
     frames = []
     while tb is not None:
@@ -530,11 +702,82 @@ def _user_frames(tb):
     return frames[0]
 
 
-def _kill_group(pid: int) -> None:
+def _wait_for_exit(pid: int) -> None:
+    """Wait until child ``pid`` has exited, without reaping it (its pid cannot be reused meanwhile).
+
+    Interruptible, and without Popen.wait's extra wait on KeyboardInterrupt.
+    """
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@functools.lru_cache(maxsize=1)
+def subreaper_preexec() -> Callable[[], object] | None:
+    """A ``preexec_fn`` that makes the new process a child subreaper, or None where that is unavailable.
+
+    Orphans then stay below it (instead of going to init), even after ``setsid`` or a double fork,
+    so :func:`kill_process_tree` finds every process a command started while its top process lives.
+    """
     try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # the whole group already exited
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):  # no ctypes or no prctl: process groups only
+        return None
+    return functools.partial(prctl, _PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def kill_process_tree(root: int, patience: float = 5.0) -> None:
+    """SIGKILL ``root``, its process group and all its descendants, leaving none alive.
+
+    ``root`` is stopped first (so it starts nothing new), then its descendants are
+    killed in rounds until none is left alive (one may fork between a scan and its
+    kill; with :func:`subreaper_preexec` the orphan stays in the tree), then ``root``.
+    Gives up after ``patience`` seconds (a process stuck in the kernel cannot die yet).
+    """
+    with _suppress_lookup():
+        os.kill(root, signal.SIGSTOP)
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        alive = _live_descendants(root)
+        if not alive:
+            break
+        for pid in alive:
+            with _suppress_lookup():
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.001)  # let the kernel finish the kills before the next scan
+    with _suppress_lookup():
+        os.killpg(root, signal.SIGKILL)
+    with _suppress_lookup():
+        os.kill(root, signal.SIGKILL)
+
+
+def _live_descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                state, parent = fh.read().rsplit(b")", 1)[1].split()[:2]
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+        if state not in (b"Z", b"X"):
+            children.setdefault(int(parent), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _suppress_lookup() -> contextlib.suppress:
+    import contextlib
+
+    return contextlib.suppress(ProcessLookupError, PermissionError)
 
 
 def kill_marked_processes(marker: bytes, rounds: int = 10) -> None:
@@ -580,7 +823,9 @@ def file_operations() -> dict:
     if operations is None:
         import importlib.util
 
+        assert _HERE is not None  # run as a script: fileops.py is next to it
         spec = importlib.util.spec_from_file_location("_tinycode_fileops", os.path.join(_HERE, "fileops.py"))
+        assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         operations = module.OPERATIONS

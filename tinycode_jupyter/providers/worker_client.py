@@ -18,6 +18,7 @@ from typing import Any, Callable, Protocol
 
 from ..errors import ProviderError
 from .base import ToolHandler
+from .worker import MessageError, decode_message, json_checked
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class WorkerClient:
         interrupt_grace: float = 1.0,
     ) -> None:
         self._lines = LineReader(reader, max_message_bytes)
+        self._max_bytes = max_message_bytes
         self._writer = writer
         self._tool_handler = tool_handler
         self._grace = interrupt_grace
@@ -126,6 +128,9 @@ class WorkerClient:
         self._grace_timer: asyncio.TimerHandle | None = None
         self._tool_task: asyncio.Task[Any] | None = None
         self._timed_out = False
+        self._sent = False
+        """Whether the running request has been written (an interrupt may name it only then)."""
+        self._interrupt_wanted = False
         self._cancelled_id: int | None = None
         self.broken: WorkerError | None = None
 
@@ -141,20 +146,26 @@ class WorkerClient:
             loop = asyncio.get_running_loop()
             self._next_id += 1
             request_id = self._next_id
-            self._abort, self._timed_out = loop.create_future(), False
+            line = _encode({**message, "id": request_id}, self._max_bytes)
+            self._abort, self._timed_out, self._sent, self._interrupt_wanted = loop.create_future(), False, False, False
             deadline = None
             try:
                 await self._finish_cancelled_request()
                 if timeout is not None:
                     deadline = loop.call_later(timeout + _TIMEOUT_MARGIN, self._on_timeout)
-                await self._send({**message, "id": request_id})
+                self._write(line)
+                self._sent = True
+                if self._interrupt_wanted:  # interrupted before the request went out: the worker cancels it
+                    self._deliver_interrupt()
+                await self._drain()
                 reply = await self._reply_to(request_id, serve_tools=True)
             except WorkerError as exc:
                 self.broken = exc
                 raise
             except asyncio.CancelledError:
-                self._cancelled_id = request_id  # the worker is still busy with it: interrupt, and skip its reply later
-                self._send_interrupt(request_id)
+                if self._sent:  # the worker has it: interrupt it, and skip its reply before the next request
+                    self._cancelled_id = request_id
+                    self._send_interrupt(request_id)
                 raise
             finally:
                 self._end_request(deadline)
@@ -163,14 +174,19 @@ class WorkerClient:
             return reply
 
     def interrupt(self) -> None:
-        """Interrupt the running request; give up on the worker if it does not answer in time."""
+        """Interrupt the running request; give up on the worker if it does not answer in time.
+
+        An interrupt that comes before the request is written is sent right after
+        it, so the worker always knows which request it names.
+        """
         if self._abort is None or self._abort.done():
             return
-        self._send_interrupt(self._next_id)
         if self._tool_task is not None:
             self._tool_task.cancel()
-        if self._grace_timer is None:
-            self._grace_timer = asyncio.get_running_loop().call_later(self._grace, self._give_up)
+        if self._sent:
+            self._deliver_interrupt()
+        else:
+            self._interrupt_wanted = True
 
     async def close(self) -> None:
         """Stop reading (call before the worker's streams are closed)."""
@@ -181,9 +197,14 @@ class WorkerClient:
         self.broken = self.broken or WorkerDied("the worker was stopped")
 
     # --- internals ---------------------------------------------------------------------
+    def _deliver_interrupt(self) -> None:
+        self._send_interrupt(self._next_id)
+        if self._grace_timer is None:
+            self._grace_timer = asyncio.get_running_loop().call_later(self._grace, self._give_up)
+
     def _send_interrupt(self, request_id: int) -> None:
         try:
-            self._writer.write((json.dumps({"op": "interrupt", "id": request_id}) + "\n").encode())
+            self._writer.write(_encode({"op": "interrupt", "id": request_id}, self._max_bytes))
         except OSError as exc:  # the worker is gone; reading its output reports that
             logger.debug("could not send an interrupt to the worker: %s", exc)
 
@@ -204,12 +225,21 @@ class WorkerClient:
         self._grace_timer = None
         self._abort = None
 
-    async def _send(self, message: dict[str, Any]) -> None:
+    def _write(self, line: bytes) -> None:
         try:
-            self._writer.write((json.dumps(message) + "\n").encode())
+            self._writer.write(line)
+        except (OSError, RuntimeError) as exc:
+            raise WorkerDied(f"writing to the worker failed: {exc}") from exc
+
+    async def _drain(self) -> None:
+        try:
             await self._writer.drain()
         except (OSError, RuntimeError) as exc:
             raise WorkerDied(f"writing to the worker failed: {exc}") from exc
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        self._write(_encode(message, self._max_bytes))
+        await self._drain()
 
     async def _finish_cancelled_request(self) -> None:
         """Wait (within the grace period) for the reply to a request whose caller was cancelled."""
@@ -224,8 +254,10 @@ class WorkerClient:
         while True:
             message = await self._receive()
             kind = message.get("type")
+            if kind == "tool_call" and not isinstance(message.get("id"), str):
+                raise WorkerProtocolError(f"malformed tool call from the worker: {_preview(message)}")
             if kind == "tool_call" and not serve_tools:
-                await self._send({"type": "tool_result", "id": message.get("id"), "ok": False, "error": "the step was cancelled"})
+                await self._send(_tool_failure(message["id"], "the step was cancelled"))
             elif kind == "tool_call":
                 await self._serve_tool(message)
             elif kind == "result" and message.get("id") == request_id:
@@ -245,49 +277,57 @@ class WorkerClient:
         return _parse(read.result())
 
     async def _serve_tool(self, message: dict[str, Any]) -> None:
-        name, args, call_id = message.get("name"), message.get("args"), message.get("id")
+        name, args, call_id = message.get("name"), message.get("args"), str(message.get("id"))  # checked by _reply_to
         handler = self._tool_handler()
         if not isinstance(name, str) or not isinstance(args, dict):
             raise WorkerProtocolError(f"malformed tool call from the worker: {_preview(message)}")
         if handler is None:
-            reply = {"type": "tool_result", "id": call_id, "ok": False, "error": f"no tool named {name!r} is served here"}
-            await self._send(reply)
+            await self._send(_tool_failure(call_id, f"no tool named {name!r} is served here"))
             return
         self._tool_task = asyncio.ensure_future(handler(name, args))
         try:
             await asyncio.wait({self._tool_task})
         finally:
             task, self._tool_task = self._tool_task, None
-        await self._send(_tool_reply(call_id, name, task))
-
-
-def _tool_reply(call_id: Any, name: str, task: asyncio.Task[Any]) -> dict[str, Any]:
-    reply: dict[str, Any] = {"type": "tool_result", "id": call_id, "ok": False}
-    if task.cancelled():
-        reply["error"] = f"the call to {name} was cancelled because the step was interrupted"
-    elif task.exception() is not None:
-        exc = task.exception()
-        reply["error"] = f"{type(exc).__name__}: {exc}"
-    else:
         try:
-            json.dumps(task.result())
+            line = _encode(_tool_reply(call_id, name, task), self._max_bytes)
         except (TypeError, ValueError) as exc:
-            reply["error"] = f"{name} returned a value that cannot be sent as JSON: {exc}"
-        else:
-            reply.update(ok=True, value=task.result())
-    return reply
+            line = _encode(_tool_failure(call_id, f"{name} returned a value that cannot be sent as JSON: {exc}"), self._max_bytes)
+        self._write(line)
+        await self._drain()
+
+
+def _tool_failure(call_id: str, error: str) -> dict[str, Any]:
+    return {"type": "tool_result", "id": call_id, "ok": False, "error": error}
+
+
+def _tool_reply(call_id: str, name: str, task: asyncio.Task[Any]) -> dict[str, Any]:
+    if task.cancelled():
+        return _tool_failure(call_id, f"the call to {name} was cancelled because the step was interrupted")
+    exc = task.exception()
+    if exc is not None:
+        return _tool_failure(call_id, f"{type(exc).__name__}: {exc}")
+    return {"type": "tool_result", "id": call_id, "ok": True, "value": task.result()}
+
+
+def _encode(message: dict[str, Any], max_bytes: int) -> bytes:
+    """One request line; TypeError or ValueError (the worker untouched) if it is not JSON data or too large."""
+    line = (json.dumps(json_checked(message)) + "\n").encode()
+    if len(line) > max_bytes:
+        raise ValueError(f"the request is {len(line)} bytes; the worker accepts at most {max_bytes}")
+    return line
 
 
 def _parse(line: bytes) -> dict[str, Any]:
     try:
-        message = json.loads(line)
-    except ValueError:
-        raise WorkerProtocolError(f"the worker sent a line that is not JSON: {line[:200]!r}") from None
-    if not isinstance(message, dict):
-        raise WorkerProtocolError(f"the worker sent JSON that is not an object: {line[:200]!r}")
-    return message
+        return decode_message(line)
+    except MessageError as exc:
+        raise WorkerProtocolError(f"the worker sent {exc}") from None
 
 
 def _preview(message: dict[str, Any]) -> str:
-    text = json.dumps(message)
+    try:
+        text = json.dumps(message)
+    except (TypeError, ValueError, RecursionError):
+        text = f"<a message with keys {sorted(map(str, message))[:10]}>"
     return text if len(text) <= 200 else text[:200] + "..."

@@ -83,6 +83,8 @@ class WorkerProvider(Provider):
         self._client: WorkerClient | None = None
         self._tools_defined: list[str] | None = None
         self._lock = asyncio.Lock()
+        self._step_interrupted = False
+        """Set by :meth:`interrupt` while a step holds the lock: a step not yet sent is then not sent."""
 
     @abc.abstractmethod
     async def _launch(self) -> WorkerHandle:
@@ -133,6 +135,8 @@ class WorkerProvider(Provider):
         if self._tools_defined != self._tool_names:
             await self._client.request({"op": "define_tools", "names": self._tool_names}, self.options.startup_timeout)
             self._tools_defined = list(self._tool_names)
+        if self._step_interrupted and message["op"] in ("exec", "shell"):
+            return {"error": {"name": "KeyboardInterrupt", "value": "interrupted before it started", "traceback": ""}}
         return await self._client.request(message, timeout)
 
     async def _restart(self, cause: WorkerError) -> str:
@@ -146,6 +150,7 @@ class WorkerProvider(Provider):
     async def run_python(self, code: str, timeout: float | None = None) -> ExecResult:
         started = time.perf_counter()
         async with self._lock:
+            self._step_interrupted = False
             try:
                 reply = await self._request({"op": "exec", "code": code, "timeout": timeout}, timeout)
             except WorkerError as exc:
@@ -156,6 +161,7 @@ class WorkerProvider(Provider):
         started = time.perf_counter()
         message = {"op": "shell", "command": command, "cwd": workdir or self.workdir, "timeout": timeout}
         async with self._lock:
+            self._step_interrupted = False
             try:
                 reply = await self._request(message, timeout)
             except WorkerError as exc:
@@ -187,6 +193,8 @@ class WorkerProvider(Provider):
             raise ProviderError(f"{self.name}: read_bytes returned something that is not base64 text: {exc}") from exc
 
     async def interrupt(self) -> None:
+        if self._lock.locked():
+            self._step_interrupted = True
         if self._client is not None:
             self._client.interrupt()
 
