@@ -17,6 +17,7 @@ from .checkpoints import GitCheckpointer
 from .errors import ConfigurationError, MaxTurnsExceeded, RunCancelled
 from .events import AgentEnd, AgentStart, Callback, EventBus, LLMDelta, LLMEnd, LLMStart, ModifyMessages, StopRun, copy_messages
 from .llm import LLM, LiteLLMModel, LLMResponse, ToolCall
+from .hooks.token_tracker import refuse_unpriced_cost_limits
 from .logging_setup import enable_debug_logging_from_env, redact
 from .mcp_tools import MCPServers
 from .prompts import build_system_prompt
@@ -256,6 +257,7 @@ class TinyCodeAgent:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ConfigurationError("prompt must be a non-empty string")
         async with self._lock:
+            refuse_unpriced_cost_limits(self.llm, [*self.bus.callbacks, *self.interceptors])
             await self.start()
             record = RunRecord(uuid.uuid4().hex[:12], prompt, self.model, self.provider.name)
             self.last_run = record

@@ -5,8 +5,9 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterable
 
 from ..accounting import ModelPrice, unknown_price_message
+from ..actions import Action, Interceptor
 from ..errors import ConfigurationError
-from ..events import AgentStart, Hook, LLMEnd, LLMStart, StopRun, ToolStart
+from ..events import AgentStart, Hook, LLMEnd, StopRun
 from .budget import Budget
 
 
@@ -37,7 +38,7 @@ class ModelUsage:
         return ModelUsage(**{item.name: getattr(self, item.name) + sign * getattr(other, item.name) for item in fields(self)})
 
 
-class TokenTracker(Hook):
+class TokenTracker(Hook, Interceptor):
     """Counts the usage the model server reported on every call (``llm_end``), per model (an estimate
     when it reported none: see ``estimated_calls``).
 
@@ -45,8 +46,8 @@ class TokenTracker(Hook):
 
     Budgets: ``max_tokens``/``max_cost`` limit everything this tracker counts (the
     session), ``per_run_max_tokens``/``per_run_max_cost`` one ``agent.run()``. Limits
-    are checked before every model call and tool call, for this tracker and its
-    parents; a reached limit ends the run with :class:`~tinycode_jupyter.errors.BudgetExceeded`
+    are checked before every model call and tool call (as an interceptor, so a
+    failing check stops the run), for this tracker and its parents; a reached limit ends the run with :class:`~tinycode_jupyter.errors.BudgetExceeded`
     (the usage of the call that crossed it is still counted and in the run record).
     A parent attached to no agent of its own counts a run from the start of its
     children's latest run. A cost limit fails closed: a call whose price is unknown
@@ -78,10 +79,10 @@ class TokenTracker(Hook):
             parent._run_start = parent.total
             parent = parent.parent
 
-    def on_llm_start(self, event: LLMStart) -> None:
+    async def before_model_call(self, run_id: str, turn: int) -> None:
         self.check_budget()
 
-    def on_tool_start(self, event: ToolStart) -> None:
+    async def intercept(self, action: Action) -> None:
         self.check_budget()
 
     def on_llm_end(self, event: LLMEnd) -> None:
