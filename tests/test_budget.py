@@ -176,10 +176,22 @@ async def test_a_parents_usd_budget_is_refused_too_and_a_token_budget_is_not(tmp
         assert server.requests == []
 
 
+class WithoutPriceInfo:
+    """A model object of the user's own that says nothing about its price (no ``price``)."""
+
+    def __init__(self, llm):
+        self.llm, self.model = llm, llm.model
+
+    async def complete(self, *args, **kwargs):
+        return await self.llm.complete(*args, **kwargs)
+
+
 async def test_a_usd_budget_that_meets_an_unpriced_call_stops_the_run_instead_of_counting_it_free(tmp_path):
     tracker = TokenTracker(per_run_max_cost=100.0)  # would never be reached if an unknown price counted as $0
     with ScriptedServer(loop_script()) as server:
-        async with served_agent(server, tmp_path, tracker) as agent:
+        agent = served_agent(server, tmp_path, tracker)
+        agent.llm = WithoutPriceInfo(agent.llm)  # not refused up front: the limit must still fail closed in the run
+        async with agent:
             with pytest.raises(BudgetExceeded) as caught:
                 await agent.run("loop")
         assert len(server.requests) == 1
