@@ -118,6 +118,9 @@ def test_invalid_limits_are_configuration_errors():
         TokenTracker(max_tokens=-1)
     with pytest.raises(ConfigurationError, match="per_run_max_cost"):
         TokenTracker(per_run_max_cost="1")
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ConfigurationError, match="max_cost must be a finite"):
+            TokenTracker(max_cost=bad)
 
 
 async def test_stop_run_is_the_only_hook_exception_that_escapes_the_bus():

@@ -1,6 +1,7 @@
 """Token and cost limits, per session and per run, checked by :class:`~tinycode_jupyter.hooks.TokenTracker`."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -28,8 +29,9 @@ class Budget:
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-                raise ConfigurationError(f"{item.name} must be a non-negative number or None, got {value!r}")
+            number = value is not None and not isinstance(value, bool) and isinstance(value, (int, float))
+            if value is not None and not (number and math.isfinite(value) and value >= 0):
+                raise ConfigurationError(f"{item.name} must be a finite non-negative number or None, got {value!r}")
 
     @property
     def limited(self) -> bool:
