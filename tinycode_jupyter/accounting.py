@@ -13,6 +13,7 @@ import math
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .errors import ConfigurationError
+from .models import prices
 from .option_values import BadOptionValue
 from .truncation import CHARS_PER_TOKEN
 
@@ -83,7 +84,7 @@ class ModelPrice:
 
     @property
     def known(self) -> bool:
-        """Whether calls can be priced (looks the model up in the cost map once, importing litellm)."""
+        """Whether calls can be priced (looks the model up in the cost map once)."""
         if self.per_mtok is not None:
             return True
         if self._self_hosted:
@@ -92,25 +93,18 @@ class ModelPrice:
             self._in_cost_map = self._map_cost(0, 0) is not None
         return self._in_cost_map
 
-    def cost(self, usage: "Usage") -> float | None:
-        """US$ for one call's usage, or None when the price is unknown."""
+    def cost(self, usage: "Usage", cache_write_tokens: int = 0) -> float | None:
+        """US$ for one call's usage, or None when the price is unknown. From the cost map, cached
+        prompt tokens (and ``cache_write_tokens``, Anthropic's) are priced at the model's cache rates."""
         if self.per_mtok is not None:
             price_in, price_out = self.per_mtok
             return (usage.prompt_tokens * price_in + usage.completion_tokens * price_out) / 1_000_000
         if not self.known:
             return None
-        return self._map_cost(usage.prompt_tokens, usage.completion_tokens)
+        return prices.cost(self.model, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, cache_write_tokens)
 
     def _map_cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
-        from .llm import import_litellm
-
-        try:
-            prompt_cost, completion_cost = import_litellm().cost_per_token(
-                model=self.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-            )
-        except Exception:  # not in the offline cost map: the price is unknown, which is not an error
-            return None
-        return float(prompt_cost + completion_cost)
+        return prices.cost(self.model, prompt_tokens, completion_tokens)  # read as data: litellm is not imported
 
 
 def estimated_usage(messages: list[dict[str, Any]], tools: list[dict[str, Any]], response: "LLMResponse") -> "Usage":

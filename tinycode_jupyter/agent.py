@@ -16,10 +16,11 @@ from .actions import ActionPipeline, Interceptor
 from .checkpoints import GitCheckpointer
 from .errors import ConfigurationError, MaxTurnsExceeded, RunCancelled
 from .events import AgentEnd, AgentStart, Callback, EventBus, LLMDelta, LLMEnd, LLMStart, ModifyMessages, StopRun, copy_messages
-from .llm import LLM, LiteLLMModel, LLMResponse, ToolCall
+from .llm import LLM, LLMResponse, ToolCall
 from .hooks.token_tracker import refuse_unpriced_cost_limits
 from .logging_setup import enable_debug_logging_from_env, redact
 from .mcp_tools import MCPServers
+from .models.routing import create_model
 from .prompts import build_system_prompt
 from .providers.base import Provider
 from .providers.registry import create_provider
@@ -81,7 +82,7 @@ class TinyCodeAgent:
             raise ConfigurationError(f"max_shell_timeout must be a positive number of seconds, got {max_shell_timeout!r}")
         if provider_config is not None and not isinstance(provider_config, dict):
             raise ConfigurationError(f"provider_config must be a dict, got {type(provider_config).__name__}")
-        self.llm: LLM = llm or LiteLLMModel(_resolve_model(model), api_key=api_key, model_kwargs=model_kwargs)
+        self.llm: LLM = llm or create_model(_resolve_model(model), api_key=api_key, model_kwargs=model_kwargs)
         self.model = self.llm.model
         self.max_turns = max_turns
         self.truncation = TruncationConfig.from_value(truncation_config)

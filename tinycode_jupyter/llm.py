@@ -96,6 +96,35 @@ class LLMResponse:
         return message
 
 
+@dataclass(frozen=True)
+class RetryNotice:
+    """A model call's try failed and another follows: what a status line shows."""
+
+    model: str
+    reason: str
+    attempt: int
+    """The try that failed (1-based)."""
+    tries: int
+    wait: float
+
+    def line(self) -> str:
+        return f"{self.reason}; try {self.attempt + 1} of {self.tries} in {self.wait:.1f} s"
+
+
+RetryCallback = Callable[[RetryNotice], None]
+"""Set as a model's ``on_retry`` to show retries (one status line); they are also logged at INFO."""
+
+
+def notify_retry(on_retry: RetryCallback | None, notice: RetryNotice) -> None:
+    """Log a retry at INFO (no warning per try) and tell ``on_retry``, whose failure is logged, not raised."""
+    log.info("%s", notice.line())
+    if on_retry is not None:
+        try:
+            on_retry(notice)
+        except Exception:  # a status line that fails must not fail the call
+            log.warning("the retry status callback failed", exc_info=True)
+
+
 class LLM(Protocol):
     """What the agent loop needs from a model."""
 
@@ -104,6 +133,18 @@ class LLM(Protocol):
     async def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], on_delta: DeltaCallback | None = None
     ) -> LLMResponse: ...
+
+
+def refuse_unexpected_request(model: str, base: str | None) -> None:
+    """Raise :class:`UnexpectedModelRequest` for a request to a non-loopback ``base`` while
+    ``TINYCODE_ALLOW_MODEL_REQUESTS=0`` (the test guard, for every client)."""
+    if os.environ.get("TINYCODE_ALLOW_MODEL_REQUESTS", "1") != "0":
+        return
+    if not base or not _is_loopback(base):
+        raise UnexpectedModelRequest(
+            f"a real model request to {model!r} (api_base={base!r}) was attempted while "
+            "TINYCODE_ALLOW_MODEL_REQUESTS=0; use tinycode_jupyter.testing.ScriptedServer"
+        )
 
 
 def normalize_model_name(model: str, api_base: str | None = None) -> str:
@@ -166,7 +207,8 @@ def _limit_litellm_argument_parsing() -> None:
 
 
 class LiteLLMModel:
-    """A model reached through litellm (OpenAI, Anthropic, Ollama, any OpenAI-compatible server)."""
+    """A model reached through litellm: every provider without a native client (see
+    :mod:`tinycode_jupyter.models.routing`), or every model when litellm is forced."""
 
     def __init__(
         self,
@@ -193,6 +235,7 @@ class LiteLLMModel:
         self.price = ModelPrice(model, per_mtok, on_this_machine=_is_loopback(base) if base else False)
         """What calls cost: ``price_per_mtok`` (or ``model_kwargs["price_per_mtok"]``), else litellm's cost map, else unknown."""
         self._litellm: Any = None
+        self.on_retry: RetryCallback | None = None
 
     async def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], on_delta: DeltaCallback | None = None
@@ -206,7 +249,7 @@ class LiteLLMModel:
                 wait = self._retry_delay(litellm, exc, attempt)
                 if wait is None:
                     raise self._typed_error(litellm, exc) from exc
-                log.warning("model call failed (%s); retry %d/%d in %.1fs", _short(exc), attempt + 1, self.max_retries, wait)
+                notify_retry(self.on_retry, RetryNotice(self.model, _short(exc, 160), attempt + 1, self.max_retries + 1, wait))
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
@@ -260,14 +303,7 @@ class LiteLLMModel:
         return self._litellm
 
     def _guard_real_requests(self) -> None:
-        if os.environ.get("TINYCODE_ALLOW_MODEL_REQUESTS", "1") != "0":
-            return
-        base = self.model_kwargs.get("api_base") or self.model_kwargs.get("base_url")
-        if not base or not _is_loopback(base):
-            raise UnexpectedModelRequest(
-                f"a real model request to {self.model!r} (api_base={base!r}) was attempted while "
-                "TINYCODE_ALLOW_MODEL_REQUESTS=0; use tinycode_jupyter.testing.ScriptedServer"
-            )
+        refuse_unexpected_request(self.model, self.model_kwargs.get("api_base") or self.model_kwargs.get("base_url"))
 
     # --- failures -----------------------------------------------------------------
     def _retry_delay(self, litellm: Any, exc: Exception, attempt: int) -> float | None:

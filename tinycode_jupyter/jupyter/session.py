@@ -84,6 +84,8 @@ class AgentSession:
             agent.provider.main_thread_runner = runner.run_on_main
         for hook in hooks:
             agent.add_callback(hook)
+        if hasattr(real_llm, "on_retry"):  # retries show on the cell's status line
+            real_llm.on_retry = next((h.show_retry for h in hooks if hasattr(h, "show_retry")), None)
         full_prompt = prompt + context_for_prompt(prompt, self.shell.user_ns)
         self.running = True
         try:
@@ -97,6 +99,8 @@ class AgentSession:
             for hook in hooks:
                 agent.remove_callback(hook)
             agent.llm = real_llm
+            if hasattr(real_llm, "on_retry"):
+                real_llm.on_retry = None
             if getattr(agent.provider, "name", "") == "kernel":
                 agent.provider.main_thread_runner = None
 

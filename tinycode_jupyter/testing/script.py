@@ -53,12 +53,17 @@ class Reply:
     fault: Fault | None = None
     chunk_size: int = 16
     """Characters per streamed content delta."""
+    cached_tokens: int = 0
+    """Prompt tokens reported as read from the provider's prompt cache (part of ``prompt_tokens``)."""
+    cache_write_tokens: int = 0
+    """Prompt tokens reported as written to the cache (Anthropic only; part of ``prompt_tokens``)."""
     report_usage: bool = True
-    """False: answer without any usage block, as some servers do."""
+    """False: answer without any usage block, as some servers do (OpenAI and Ollama wires)."""
 
 
 Responder = Callable[[dict[str, Any]], Reply]
-"""A function from the request body (OpenAI format) to the reply, for open-ended scripts."""
+"""A function from the request (OpenAI-shaped ``model``, ``messages``, ``tools``, whatever the
+protocol it came in) to the reply, for open-ended scripts."""
 
 ScriptItem = Union[Reply, str, Responder]
 

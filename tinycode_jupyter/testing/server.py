@@ -1,9 +1,10 @@
 """A loopback model server that answers from a script, for end-to-end tests.
 
-:class:`ScriptedServer` speaks the OpenAI chat-completions API (for litellm's
-``openai/<name>`` with ``api_base=server.url``) and Ollama's chat API (for
-``ollama_chat/<name>`` with ``api_base=server.ollama_url``), streaming and not,
-so tests exercise litellm's real HTTP path. It binds 127.0.0.1 only, runs in its
+:class:`ScriptedServer` speaks the OpenAI chat-completions API (``openai/<name>``
+with ``api_base=server.url``), Anthropic's Messages API (``anthropic/<name>`` with
+``api_base=server.anthropic_url``) and Ollama's chat API (``ollama/<name>`` with
+``api_base=server.ollama_url``), streaming and not, so tests exercise the real HTTP
+path of the native clients and of litellm. It binds 127.0.0.1 only, runs in its
 own thread, keeps connections alive and answers in well under a millisecond, so
 it also serves as the zero-latency model of the overhead benchmarks.
 
@@ -47,7 +48,9 @@ OLLAMA_CONTEXT_LENGTH = 131072
 
 _POLL_INTERVAL = 0.02
 """Seconds between the accept loop's shutdown checks (bounds how long stop() waits)."""
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+ANTHROPIC_PATHS = frozenset({"/v1/messages", "/messages"})
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+            500: "Internal Server Error", 529: "Overloaded"}  # fmt: skip
 
 
 class ScriptExhausted(Exception):
@@ -106,7 +109,10 @@ def _usage_block(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
     if not reply.report_usage:
         return {}
     prompt, completion = usage_for(request, reply)
-    return {"usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}
+    block: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    if reply.cached_tokens:
+        block["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
+    return {"usage": block}
 
 
 def _call_id(spec: ToolCallSpec, request_id: str, index: int) -> str:
@@ -127,6 +133,8 @@ class _Wire(Protocol):
     def frames(events: list[dict[str, Any]], complete: bool) -> list[bytes]: ...
     @staticmethod
     def error(status: int, message: str) -> dict[str, Any]: ...
+    @staticmethod
+    def script_view(request: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class _OpenAIWire:
@@ -202,6 +210,10 @@ class _OpenAIWire:
         kind = "rate_limit_error" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
         return {"error": {"message": message, "type": kind, "param": None, "code": str(status)}}
 
+    @staticmethod
+    def script_view(request: dict[str, Any]) -> dict[str, Any]:
+        return request
+
 
 class _OllamaWire:
     """Encodes a :class:`Reply` as Ollama ``/api/chat`` output (JSON or NDJSON lines)."""
@@ -263,6 +275,123 @@ class _OllamaWire:
     @staticmethod
     def error(status: int, message: str) -> dict[str, Any]:
         return {"error": message}
+
+    @staticmethod
+    def script_view(request: dict[str, Any]) -> dict[str, Any]:
+        return request
+
+
+class _AnthropicWire:
+    """Encodes a :class:`Reply` as an Anthropic message (JSON, or server-sent events)."""
+
+    content_type = "text/event-stream"
+
+    def __init__(self, model: str, request_id: str, request: dict[str, Any], reply: Reply) -> None:
+        self.model, self.request_id, self.request, self.reply = request.get("model") or model, request_id, request, reply
+        self.id = f"msg_{request_id}"
+        self.stop_reason = "tool_use" if reply.tool_calls else "end_turn"
+
+    def _usage(self) -> dict[str, int]:
+        prompt, completion = usage_for(self.request, self.reply)
+        cached, written = self.reply.cached_tokens, self.reply.cache_write_tokens
+        return {"input_tokens": max(0, prompt - cached - written), "cache_read_input_tokens": cached,
+                "cache_creation_input_tokens": written, "output_tokens": completion}  # fmt: skip
+
+    @staticmethod
+    def _input(spec: ToolCallSpec) -> Any:
+        """A tool call's ``input`` object; a malformed string is passed through as is (a fault, not the real API)."""
+        if not isinstance(spec.arguments, str):
+            return spec.arguments
+        try:
+            return json.loads(spec.arguments)
+        except ValueError:
+            return spec.arguments
+
+    def _message(self, content: list[dict[str, Any]], stop_reason: str | None, usage: dict[str, int]) -> dict[str, Any]:
+        return {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": content,
+                "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}  # fmt: skip
+
+    def body(self) -> dict[str, Any]:
+        content: list[dict[str, Any]] = [{"type": "text", "text": self.reply.content}] if self.reply.content else []
+        content += [{"type": "tool_use", "id": _call_id(c, self.request_id, i), "name": c.name, "input": self._input(c)}
+                    for i, c in enumerate(self.reply.tool_calls)]  # fmt: skip
+        return self._message(content, self.stop_reason, self._usage())
+
+    def empty_body(self) -> dict[str, Any]:
+        return self._message([], None, {"input_tokens": 0, "output_tokens": 0})
+
+    def deltas(self) -> Iterator[dict[str, Any]]:
+        """``message_start`` and the content blocks, up to (not including) ``message_delta``."""
+        start = self._message([], None, {**self._usage(), "output_tokens": 1})
+        yield {"type": "message_start", "message": start}
+        yield {"type": "ping"}
+        index = 0
+        if self.reply.content:
+            yield {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+            for piece in _pieces(self.reply.content, self.reply.chunk_size):
+                yield {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}
+            yield {"type": "content_block_stop", "index": index}
+            index += 1
+        for i, c in enumerate(self.reply.tool_calls):
+            head = {"type": "tool_use", "id": _call_id(c, self.request_id, i), "name": c.name, "input": {}}
+            yield {"type": "content_block_start", "index": index, "content_block": head}
+            for piece in _pieces(c.arguments_json(), self.reply.chunk_size):
+                yield {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": piece}}
+            yield {"type": "content_block_stop", "index": index}
+            index += 1
+
+    def stream(self) -> list[dict[str, Any]]:
+        usage = {"output_tokens": self._usage()["output_tokens"]}
+        end = {"type": "message_delta", "delta": {"stop_reason": self.stop_reason, "stop_sequence": None}, "usage": usage}
+        return [*self.deltas(), end, {"type": "message_stop"}]
+
+    def cut_stream(self) -> list[dict[str, Any]]:
+        first = (self.reply.tool_calls or [ToolCallSpec("python", {"code": "print('cut off here')"})])[0]
+        arguments = first.arguments_json()
+        half_call = ToolCallSpec(first.name, arguments[: max(1, len(arguments) // 2)], first.id)
+        half = Reply(self.reply.content or "partial answer", [half_call], chunk_size=self.reply.chunk_size)
+        return list(_AnthropicWire(self.model, self.request_id, self.request, half).deltas())[:-1]  # no content_block_stop
+
+    @staticmethod
+    def frames(events: list[dict[str, Any]], complete: bool) -> list[bytes]:
+        return [b"event: " + str(e.get("type", "message")).encode() + b"\ndata: " + _dumps(e) + b"\n\n" for e in events]
+
+    @staticmethod
+    def error(status: int, message: str) -> dict[str, Any]:
+        kinds = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+                 429: "rate_limit_error", 529: "overloaded_error"}  # fmt: skip
+        return {"type": "error", "error": {"type": kinds.get(status, "api_error"), "message": message}}
+
+    @staticmethod
+    def script_view(request: dict[str, Any]) -> dict[str, Any]:
+        """The request as OpenAI-shaped messages and tools, so one script serves every protocol."""
+        messages: list[dict[str, Any]] = []
+        system = request.get("system")
+        if system:
+            text = system if isinstance(system, str) else "".join(b.get("text", "") for b in system)
+            messages.append({"role": "system", "content": text})
+        for turn in request.get("messages", []):
+            content = turn.get("content")
+            blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or ())
+            text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+            if turn.get("role") == "assistant":
+                calls = [{"id": b.get("id"), "type": "function",
+                          "function": {"name": b.get("name"), "arguments": json.dumps(b.get("input"))}}
+                         for b in blocks if b.get("type") == "tool_use"]  # fmt: skip
+                messages.append({"role": "assistant", "content": text, **({"tool_calls": calls} if calls else {})})
+                continue
+            for block in blocks:
+                if block.get("type") == "tool_result":
+                    result = block.get("content")
+                    if isinstance(result, list):
+                        result = "".join(b.get("text", "") for b in result)
+                    messages.append({"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": result})
+            if text or not any(b.get("type") == "tool_result" for b in blocks):
+                messages.append({"role": "user", "content": text})
+        tools = [{"type": "function", "function": {"name": t.get("name"), "description": t.get("description", ""),
+                                                   "parameters": t.get("input_schema")}}
+                 for t in request.get("tools", [])]  # fmt: skip
+        return {"model": request.get("model"), "messages": messages, "tools": tools}
 
 
 # --- HTTP --------------------------------------------------------------------------
@@ -365,7 +494,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 # --- the server --------------------------------------------------------------------
 class ScriptedServer:
-    """A loopback OpenAI-compatible and Ollama-compatible model server answering from a script.
+    """A loopback OpenAI-, Anthropic- and Ollama-compatible model server answering from a script.
 
     ``script`` is a sequence of items (a :class:`Reply`, a plain string, or a per-item
     responder), consumed one per chat request, or a :class:`Responder` called with
@@ -398,6 +527,8 @@ class ScriptedServer:
             ("POST", "/api/show"): self._ollama_show,
             ("POST", "/api/chat"): self._ollama_chat,
         }
+        for path in ANTHROPIC_PATHS:
+            self._routes["POST", path] = self._anthropic_messages
         for path in OPENAI_CHAT_PATHS:
             self._routes["POST", path] = self._openai_chat
         for path in OPENAI_MODELS_PATHS:
@@ -443,6 +574,11 @@ class ScriptedServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def anthropic_url(self) -> str:
+        """Base URL for ``anthropic/<model>`` (``api_base``): requests go to ``/v1/messages`` below it."""
+        return self.ollama_url
+
+    @property
     def url(self) -> str:
         """OpenAI-compatible base URL for litellm's ``openai/<model>`` (``api_base``)."""
         return f"{self.ollama_url}/v1"
@@ -485,9 +621,12 @@ class ScriptedServer:
     def _ollama_chat(self, handler: _Handler, body: dict[str, Any]) -> None:
         self._chat(handler, body, _OllamaWire, stream_default=True)
 
+    def _anthropic_messages(self, handler: _Handler, body: dict[str, Any]) -> None:
+        self._chat(handler, body, _AnthropicWire, stream_default=False)
+
     def _chat(self, handler: _Handler, body: dict[str, Any], wire_type: type[_Wire], stream_default: bool) -> None:
         try:
-            number, reply = self._script.next_reply(body)
+            number, reply = self._script.next_reply(wire_type.script_view(body))
         except ScriptExhausted as exc:
             log.warning("%s", exc)
             handler.send_json(500, wire_type.error(500, str(exc)))
