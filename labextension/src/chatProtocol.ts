@@ -29,7 +29,7 @@ export type ChatEvent =
       turns: number;
       prompt_tokens: number;
       completion_tokens: number;
-      cost_usd: number;
+      cost_usd: number | null;
       duration_s: number;
     }
   | { kind: 'error'; error_type: string; message: string }
@@ -38,7 +38,7 @@ export type ChatEvent =
 /** A message from the kernel. */
 export type ChatReply = { action: 'ready'; version: number } | ({ action: 'event' } & ChatEvent);
 
-type FieldType = 'string' | 'number' | 'boolean' | 'strings';
+type FieldType = 'string' | 'number' | 'number|null' | 'boolean' | 'strings';
 
 const FIELDS: { [K in ChatEvent['kind']]: Record<string, FieldType> } = {
   start: { run_id: 'string', model: 'string' },
@@ -51,7 +51,7 @@ const FIELDS: { [K in ChatEvent['kind']]: Record<string, FieldType> } = {
     turns: 'number',
     prompt_tokens: 'number',
     completion_tokens: 'number',
-    cost_usd: 'number',
+    cost_usd: 'number|null',
     duration_s: 'number'
   },
   error: { error_type: 'string', message: 'string' },
@@ -62,6 +62,8 @@ function hasType(value: unknown, type: FieldType): boolean {
   switch (type) {
     case 'strings':
       return Array.isArray(value) && value.every(item => typeof item === 'string');
+    case 'number|null':
+      return value === null || typeof value === 'number';
     default:
       return typeof value === type;
   }

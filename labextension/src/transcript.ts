@@ -30,7 +30,8 @@ function element(tag: string, className: string, text?: string): HTMLElement {
 function footer(usage: Usage): string {
   const tokens = `${usage.prompt_tokens.toLocaleString('en')} prompt + ${usage.completion_tokens.toLocaleString('en')} completion tokens`;
   const turns = `${usage.turns} ${usage.turns === 1 ? 'turn' : 'turns'}`;
-  return `${usage.model} · ${turns} · ${tokens} · $${usage.cost_usd.toFixed(4)} · ${usage.duration_s.toFixed(1)} s`;
+  const cost = usage.cost_usd === null ? 'price unknown' : `$${usage.cost_usd.toFixed(4)}`;
+  return `${usage.model} · ${turns} · ${tokens} · ${cost} · ${usage.duration_s.toFixed(1)} s`;
 }
 
 /** A markdown entry that re-renders in order, however fast the updates come. */

@@ -73,13 +73,10 @@ class ChatEvents(Hook):
 
     def on_agent_end(self, event: AgentEnd) -> None:
         record = event.record
-        if record is None:
-            return
         usage = record.usage
-        # cost_usd is a number in the chat protocol: an unknown price (None) is sent as 0 until the frontend takes null
         self.send(protocol.event("usage", model=record.model, turns=len(record.steps),
                                  prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                                 cost_usd=record.cost or 0.0, duration_s=round(record.duration, 3)))  # fmt: skip
+                                 cost_usd=record.cost, duration_s=round(record.duration, 3)))  # fmt: skip
 
 
 def _png_images(displays: list[dict[str, Any]]) -> list[str]:

@@ -30,7 +30,7 @@ Messages from the kernel: ``{"action": "ready", "version": 1}`` once, then for e
     Its result: ``output`` is text (head and tail kept when long), ``images`` a list of base64 PNGs.
 ``answer``: ``turn``, ``text``
     The final answer, as Markdown made safe in the same way; it replaces the text of its turn.
-``usage``: ``model``, ``turns``, ``prompt_tokens``, ``completion_tokens``, ``cost_usd``, ``duration_s``
+``usage``: ``model``, ``turns``, ``prompt_tokens``, ``completion_tokens``, ``cost_usd`` (null: price unknown), ``duration_s``
     Totals of the run, sent when it ends (also when it was stopped or failed).
 ``error``: ``error_type``, ``message``
     Why the run failed or was refused (no model configured, another run in progress, …).
