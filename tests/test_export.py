@@ -31,16 +31,14 @@ async def test_exported_session_validates_and_reruns_without_the_agent(tmp_path)
     sources = [c.source for c in notebook.cells]
     assert sources[0] == "**Prompt:** count the rows"
     assert sources[1].startswith("%%writefile data.csv\na,b")
-    assert "this is not python" in sources[3]  # the failed step stays, with its error output
-    assert notebook.cells[3].outputs[0]["output_type"] == "error"
-    assert sources[4] == "%%bash\nwc -l data.csv"
-    assert sources[5] == "There are **2** rows." and notebook.cells[5].cell_type == "markdown"
+    assert not any("this is not python" in source for source in sources)  # failed, then a later step worked: dropped
+    assert sources[3] == "%%bash\nwc -l data.csv"
+    assert sources[4] == "There are **2** rows." and notebook.cells[4].cell_type == "markdown"
     assert notebook.cells[2].metadata["tinycode"]["model"] == "scripted-model"
     assert notebook.cells[2].outputs[-1]["data"]["text/plain"] == "2"
 
-    runnable = nbformat.from_dict({**notebook, "cells": [c for c in notebook.cells if "this is not python" not in c.source]})
     (tmp_path / "data.csv").unlink()
-    NotebookClient(runnable, timeout=60, resources={"metadata": {"path": str(tmp_path)}}).execute()
-    printed = [o.get("text", "") for c in runnable.cells if c.cell_type == "code" for o in c.outputs]
+    NotebookClient(notebook, timeout=60, resources={"metadata": {"path": str(tmp_path)}}).execute()  # raises on an error
+    printed = [o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert "total 4\n" in printed
     assert (tmp_path / "data.csv").read_text() == "a,b\n1,2\n3,4\n"

@@ -33,7 +33,7 @@ def test_load_ext_is_light_and_registers_magics(kernel):
         "print(round((time.perf_counter() - t) * 1000), 'litellm' in sys.modules)"
     )
     assert run.status == "ok", run.text()
-    elapsed_ms, litellm_loaded = run.text().split()
+    elapsed_ms, litellm_loaded = run.text().splitlines()[-1].split()  # after the extension's one line
     assert litellm_loaded == "False"
     assert int(elapsed_ms) < 1000  # the 150 ms bar is measured in bench/, this guards against regressions only
     assert "agent" in kernel.eval("sorted(get_ipython().magics_manager.magics['cell'])")

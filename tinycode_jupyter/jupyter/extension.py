@@ -1,4 +1,4 @@
-"""``%load_ext tinycode_jupyter``: register the magics and the sidebar chat's comm target.
+"""``%load_ext tinycode_jupyter``: register the magics and the sidebar chat's comm target, and say so in one line.
 
 Nothing heavy is imported here.
 """
@@ -8,23 +8,30 @@ from typing import Any
 
 
 def load(ipython: Any) -> None:
+    from IPython.display import display
+
     from .magics import AgentMagics
+    from .sandbox_magic import SandboxMagics
 
     magics = AgentMagics(shell=ipython)
     ipython.register_magics(magics)
+    ipython.register_magics(SandboxMagics(ipython, magics.session))
     if getattr(ipython, "kernel", None) is not None:
         from . import sidebar_comm
 
         sidebar_comm.register(magics)
+    display({"text/plain": magics.status_line()}, raw=True)
 
 
 def unload(ipython: Any) -> None:
     from .magics import AgentMagics
+    from .sandbox_magic import SandboxMagics
 
     if getattr(ipython, "kernel", None) is not None:
         from . import sidebar_comm
 
         sidebar_comm.unregister()
-    magics = ipython.magics_manager.registry.get(AgentMagics.__name__)
-    if magics is not None:
-        magics.close()
+    registry = ipython.magics_manager.registry
+    for name in (SandboxMagics.__name__, AgentMagics.__name__):
+        if name in registry:
+            registry[name].close()

@@ -6,12 +6,17 @@ environment (``TINYCODE_MODEL``, ``TINYCODE_API_BASE``, ``TINYCODE_PROVIDER``,
 ``TINYCODE_MAX_TURNS``, ``TINYCODE_BUDGET_USD``, ``TINYCODE_BUDGET_TOKENS``, ``TINYCODE_PRICE_PER_MTOK``),
 read when the extension loads.
 Errors are one clear line (``UsageError``) and fail the cell, so CI and
-papermill see them. Limits fail closed: a ``nan``, infinite, zero or negative
-budget or turn count is refused wherever it comes from, never read as "no limit".
+papermill see them; a misspelled option, setting or command gets a "did you mean".
+Limits fail closed: a ``nan``, infinite, zero or negative budget or turn count is
+refused wherever it comes from, never read as "no limit".
+
+An agent cell whose cells were written is marked as answered and is not asked again
+until its prompt or options change or ``--rerun`` is given (:mod:`.answered`).
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 import shlex
@@ -21,11 +26,26 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
+from .. import __version__
 from ..accounting import price_option
 from ..errors import TinyCodeError
 from ..option_values import BadOptionValue, for_argparse, positive_amount, positive_int, variable_name
+from .answered import Answered, answer_key, marked_source, parse_marker, request_code, request_parent, rerun_requested
 
 SETTINGS = ("model", "api_base", "provider", "max_turns", "budget_usd", "budget_tokens", "price_per_mtok", "approve")
+COMMANDS = ("help", "reset", "usage", "chat", "export", "undo")
+NOT_THE_QUESTION = ("answered", "rerun", "record", "replay")
+"""Options left out of an answer's key: the marker itself, and where the model's replies come from."""
+LINE_FORMS = """\
+%agent                     show the settings
+%agent key=value ...       set defaults: {settings}
+%agent reset               forget the conversation
+%agent usage               token and cost totals
+%agent chat                open the chat widget
+%agent export PATH         write the session as a notebook
+%agent undo [N]            put back what the last run (or N runs) changed: variables, and files with git checkpoints
+%agent help                this help
+%%sandbox NAME             run a written-back cell again in the provider it came from (local, modal)"""
 APPROVE_CHOICES = ("off", "writes", "all")
 LIMITS: dict[str, Callable[[Any], Any]] = {"max_turns": positive_int, "budget_usd": positive_amount,
                                            "budget_tokens": positive_int, "price_per_mtok": price_option}  # fmt: skip
@@ -39,16 +59,28 @@ _HISTORY_NAME = re.compile(r"_i*\d*")
 """IPython's output and input history names: ``_``, ``_3``, ``_i``, ``_ii3``..."""
 
 
-class _Text(str):
+class PlainText(str):
     """Text a line magic returns: shown as it reads, not as a quoted repr."""
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
 
 
+def _did_you_mean(word: str, choices: Any) -> str:
+    """``; did you mean `x`?`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse would exit the kernel
-        raise UsageError(f"%%agent: {message}")
+        raise UsageError(f"%%agent: {message}{self._suggestion(message)}")
+
+    def _suggestion(self, message: str) -> str:
+        if not message.startswith("unrecognized arguments:"):
+            return ""
+        unknown = [word for word in message.partition(":")[2].split() if word.startswith("-")]
+        return _did_you_mean(unknown[0].partition("=")[0], self._option_string_actions) if unknown else ""
 
 
 def _words(magic: str, line: str) -> list[str]:
@@ -68,19 +100,32 @@ def _setting_value(key: str, text: str) -> Any:
 
 
 def _cell_parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(prog="%%agent", add_help=False)
-    parser.add_argument("--model")
-    parser.add_argument("--api-base")
-    parser.add_argument("--provider")
-    parser.add_argument("--max-turns", type=for_argparse(positive_int))
-    parser.add_argument("-o", "--out", help="bind the run's result to this kernel variable")
-    parser.add_argument("--record", help="record model calls to this cassette file")
-    parser.add_argument("--replay", help="replay model calls from this cassette file")
-    parser.add_argument("--budget-usd", type=for_argparse(positive_amount))
-    parser.add_argument("--budget-tokens", type=for_argparse(positive_int))
-    parser.add_argument("--price-per-mtok", type=for_argparse(price_option), metavar="IN,OUT")
-    parser.add_argument("--approve", choices=APPROVE_CHOICES)
+    parser = _ArgumentParser(prog="%%agent", add_help=False, allow_abbrev=False,
+                             usage="%%%%agent [options]\n       <the prompt, on the lines below>")  # fmt: skip
+    add = parser.add_argument
+    add("--model", metavar="MODEL", help="litellm model name, e.g. gpt-4.1-mini, anthropic/claude-sonnet-4-5")
+    add("--api-base", metavar="URL", help="base URL of an OpenAI-compatible or Ollama server")
+    add("--provider", metavar="NAME", help="where code runs: kernel (this kernel), local (bubblewrap sandbox), modal")
+    add("--max-turns", type=for_argparse(positive_int), metavar="N", help="model turns before the run gives up")
+    add("-o", "--out", metavar="VAR", help="bind the run's result (a str with .record) to this kernel variable")
+    add("--record", metavar="FILE", help="record model calls to this cassette file")
+    add("--replay", metavar="FILE", help="replay model calls from this cassette file, without a model")
+    add("--budget-usd", type=for_argparse(positive_amount), metavar="USD", help="hard cost limit of the run in USD "
+        "(needs a known price for the model)")
+    add("--budget-tokens", type=for_argparse(positive_int), metavar="N", help="hard limit of the run on prompt + "
+        "completion tokens")
+    add("--price-per-mtok", type=for_argparse(price_option), metavar="IN,OUT", help="US$ per million input and output "
+        "tokens, for a model without a known price (any model on a local server)")
+    add("--approve", choices=APPROVE_CHOICES, help="ask before bash and file writes, or every tool call")
+    add("--rerun", action="store_true", help="ask again although the cell is answered, replacing its cells")
+    add("--answered", type=for_argparse(parse_marker), metavar="RUN:KEY", help="written by tinycode once the "
+        "cells are in the notebook: the cell is not asked again while its prompt and options stay the same")
     return parser
+
+
+def help_text() -> str:
+    """``%agent help``: the cell's options and the line forms."""
+    return _cell_parser().format_help() + "\n" + LINE_FORMS.format(settings=", ".join(SETTINGS))
 
 
 @magics_class
@@ -162,8 +207,11 @@ class AgentMagics(Magics):
 
     @cell_magic
     def agent(self, line: str, cell: str) -> None:
-        """Run the agent on the cell's text. Options: --model --api-base --provider --max-turns -o/--out VAR
-        --record FILE --replay FILE --budget-usd X --budget-tokens N --price-per-mtok IN,OUT."""
+        """Run the agent on the cell's text (``%agent help`` lists the options).
+
+        An answered cell (``--answered`` matches its prompt and options) is not asked again:
+        it says so, and the cells below it run as ordinary cells.
+        """
         args = _cell_parser().parse_args(_words("%%agent", line))
         if args.record and args.replay:
             raise UsageError("%%agent: use --record or --replay, not both")
@@ -172,36 +220,69 @@ class AgentMagics(Magics):
             raise UsageError("%%agent: the cell is empty; write the task below the %%agent line")
         if args.out:
             self._check_variable_name(args.out)
+        parent = request_parent(self.shell)
+        key = answer_key(prompt, {k: v for k, v in vars(args).items() if k not in NOT_THE_QUESTION})
+        if args.answered is not None and args.answered.key == key and not args.rerun and not rerun_requested(parent):
+            _show_text(args.answered.message(args.out))
+            return
         settings = self._settings(args)
         try:
-            result = self.session.run(prompt, settings, record=args.record, replay=args.replay)
+            result = self.session.run(prompt, settings, record=args.record, replay=args.replay,
+                                      on_answered=self._marker(request_code(parent), key))  # fmt: skip
         except TinyCodeError as exc:
             raise UsageError(f"{type(exc).__name__}: {exc}") from None
         if args.out:
             self.shell.user_ns[args.out] = result
 
+    def _marker(self, code: str | None, key: str) -> Callable[[str], None] | None:
+        """Marks the running agent cell as answered by a run: its source, rewritten by the frontend."""
+        shell: Any = self.shell
+        if code is None:
+            return None
+
+        def mark(run_id: str) -> None:
+            source = marked_source(code, Answered(run_id, key))
+            if source is not None:
+                shell.set_next_input(source, replace=True)
+
+        return mark
+
     @line_magic("agent")
     def agent_line(self, line: str) -> Any:
         """%agent: show settings · %agent key=value …: set defaults · %agent reset · %agent usage · %agent chat ·
-        %agent export PATH."""
+        %agent export PATH · %agent undo [N] · %agent help."""
         words = _words("%agent", line)
         if not words:
             return self._show_settings()
         command, rest = words[0], words[1:]
+        if command == "help":
+            return PlainText(help_text())
         if command == "reset":
             self.session.reset()
             return None
         if command == "usage":
-            return _Text(self.session.usage_summary())
+            return PlainText(self.session.usage_summary())
         if command == "export":
             if len(rest) != 1:
                 raise UsageError("%agent export: give one path, e.g. %agent export session.ipynb")
             return self.session.export(rest[0])
         if command == "chat":
             return self.session.chat_widget(self.current_settings())
+        if command == "undo":
+            return self._undo(rest)
         if all("=" in w for w in words):
             return self._set(words)
-        raise UsageError(f"%agent: unknown command {command!r}; use reset, usage, chat, export PATH or key=value")
+        raise UsageError(f"%agent: unknown command {command!r}; use help, reset, usage, chat, export PATH, undo [N] "
+                         f"or key=value{_did_you_mean(command, COMMANDS)}")
+
+    def _undo(self, rest: list[str]) -> "PlainText":
+        """``%agent undo [N]``: what was put back, as text; a bad N or an undo that cannot be done is one line."""
+        if len(rest) > 1:
+            raise UsageError("%agent undo: give at most one number of runs, e.g. %agent undo 2")
+        try:
+            return PlainText(self.session.undo(positive_int(rest[0]) if rest else 1).text())
+        except (BadOptionValue, TinyCodeError) as exc:
+            raise UsageError(f"%agent undo: {exc}") from None
 
     def _check_variable_name(self, name: str) -> None:
         """``-o NAME`` must be a name the result can be bound to without hiding a keyword, builtin or IPython's own."""
@@ -218,14 +299,20 @@ class AgentMagics(Magics):
             key, _, text = assignment.partition("=")
             key = key.strip().replace("-", "_")
             if key not in SETTINGS:
-                raise UsageError(f"%agent: unknown setting {key!r}; settings are {', '.join(SETTINGS)}")
+                raise UsageError(f"%agent: unknown setting {key!r}; settings are {', '.join(SETTINGS)}"
+                                 f"{_did_you_mean(key, SETTINGS)}")
             try:
                 setattr(self, key, _setting_value(key, text))
             except (BadOptionValue, TraitError) as exc:
                 raise UsageError(f"%agent: {key}: {exc}") from None
 
-    def _show_settings(self) -> "_Text":
-        return _Text("\n".join(f"{key} = {getattr(self, key)!r}" for key in SETTINGS))
+    def _show_settings(self) -> "PlainText":
+        return PlainText("\n".join(f"{key} = {getattr(self, key)!r}" for key in SETTINGS))
+
+    def status_line(self) -> str:
+        """What ``%load_ext`` says: the version, the model (or how to set one) and the provider."""
+        model = f"model {self.model}" if self.model else "no model set (%agent model=NAME, or TINYCODE_MODEL)"
+        return f"tinycode_jupyter {__version__} · {model} · provider {self.provider} · %agent help for options"
 
     def current_settings(self) -> dict[str, Any]:
         """The defaults a run without options uses (``%agent chat``, the sidebar); UsageError without a model."""
@@ -246,3 +333,10 @@ class AgentMagics(Magics):
 
     def close(self) -> None:
         self.session.close()
+
+
+def _show_text(text: str) -> None:
+    """One line in the cell's output, as Markdown and as plain text (the text is built from safe parts)."""
+    from IPython.display import display
+
+    display({"text/markdown": text, "text/plain": text}, raw=True)

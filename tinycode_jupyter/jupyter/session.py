@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import TinyCodeError
 from ..record import RunResult
@@ -21,6 +21,8 @@ class AgentSession:
         self._key: tuple | None = None
         self._tracker: Any = None
         self._channel: Any = None
+        self.sandboxes: dict[str, Any] = {}
+        """Providers started by ``%%sandbox`` cells before an agent used them; an agent built for one takes it over."""
         self.background = BackgroundLoop()
         self.running = False
 
@@ -42,7 +44,7 @@ class AgentSession:
         model_kwargs = {"api_base": settings["api_base"]} if settings["api_base"] else {}
         if settings["price_per_mtok"]:
             model_kwargs["price_per_mtok"] = settings["price_per_mtok"]  # "IN,OUT", checked by the magics
-        provider = settings["provider"]
+        provider = self.sandboxes.pop(settings["provider"], None) or settings["provider"]
         provider_config = {"shell": self.shell} if provider == "kernel" else None
         agent = TinyCodeAgent(model=settings["model"], model_kwargs=model_kwargs, provider=provider,
                               provider_config=provider_config, max_turns=settings["max_turns"])  # fmt: skip
@@ -52,12 +54,14 @@ class AgentSession:
 
     # --- one run --------------------------------------------------------------------------
     def run(self, prompt: str, settings: dict[str, Any], record: str | None = None, replay: str | None = None, *,
-            runner: KernelRunner | None = None, hooks: Sequence[Any] | None = None) -> RunResult:  # fmt: skip
+            runner: KernelRunner | None = None, hooks: Sequence[Any] | None = None,
+            on_answered: Callable[[str], None] | None = None) -> RunResult:  # fmt: skip
         """Run the agent on ``prompt`` from the kernel's main thread; one run at a time per kernel.
 
         ``hooks`` show the run (default: the cell's streaming output and the write-back of
         cells, both scheduled on ``runner``); pass your own ``runner`` to keep a handle for
-        :meth:`KernelRunner.cancel`.
+        :meth:`KernelRunner.cancel`. ``on_answered(run_id)`` is called on the main thread when
+        the default hooks have written an answered run's cells live.
         """
         from ..cassette import RecordingLLM, ReplayLLM, recording_target
         from ..hooks.token_tracker import refuse_unpriced_cost_limits, run_budget_tracker
@@ -74,7 +78,7 @@ class AgentSession:
         refuse_unpriced_cost_limits(agent.llm, budgets)
         runner = runner or KernelRunner()
         runner.background = runner.background or self.background
-        hooks = list(self._cell_hooks(runner) if hooks is None else hooks) + budgets
+        hooks = list(self._cell_hooks(runner, on_answered) if hooks is None else hooks) + budgets
         approval = self._approval_hook(settings["approve"], agent, runner)
         hooks += [approval] if approval is not None else []
         real_llm = agent.llm
@@ -113,7 +117,7 @@ class AgentSession:
         except OSError:
             log.warning("could not put %s back as it was before the failed run", recorder.path, exc_info=True)
 
-    def _cell_hooks(self, runner: KernelRunner) -> list[Any]:
+    def _cell_hooks(self, runner: KernelRunner, on_answered: Callable[[str], None] | None) -> list[Any]:
         """The ``%%agent`` cell's hooks: streaming output in the cell, and the agent's cells written back."""
         from .cell_output import CellOutput
         from .writeback import JupyterNotebookCallback
@@ -121,7 +125,8 @@ class AgentSession:
         channel = self.cells_channel(runner)
         return [
             CellOutput(runner.call_on_main),
-            JupyterNotebookCallback(self._anchor_cell_id(), channel, self._set_next_input, runner.call_on_main),
+            JupyterNotebookCallback(self._anchor_cell_id(), channel, self._set_next_input, runner.call_on_main,
+                                    on_answered),
         ]
 
     def cells_channel(self, runner: KernelRunner) -> Any:
@@ -144,14 +149,9 @@ class AgentSession:
         return NotebookApproval(policy, run_on_main=runner.run_on_main)
 
     def _anchor_cell_id(self) -> str | None:
-        kernel = getattr(self.shell, "kernel", None)
-        if kernel is None:
-            return None
-        try:
-            parent = kernel.get_parent("shell")
-        except TypeError:
-            parent = kernel.get_parent()
-        return (parent or {}).get("metadata", {}).get("cellId")
+        from .answered import request_parent
+
+        return request_parent(self.shell).get("metadata", {}).get("cellId")
 
     def _set_next_input(self, source: str) -> None:
         self.shell.set_next_input(source, replace=False)

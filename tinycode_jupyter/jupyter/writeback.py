@@ -2,8 +2,9 @@
 
 Mechanisms, best first:
 - the frontend extension (JupyterLab 4 / Notebook 7) or the headless runner answers on
-  the comm (:mod:`.comm_protocol`): every code cell is inserted live below the agent's
-  cell, and a re-run replaces the cells of the previous run, never a user's cell;
+  the comm (:mod:`.comm_protocol`): every code cell that worked is inserted live below
+  the agent's cell, a re-run replaces the cells of the previous run, never a user's
+  cell, and the agent cell is then marked as answered (:mod:`.answered`);
 - otherwise ``set_next_input``: one combined code cell after the agent's cell finishes.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Callable
 
 from ..events import AgentEnd, AgentStart, Hook, LLMEnd, ToolEnd
 from . import cells as cellmod
-from .comm_protocol import HELLO, HELLO_TIMEOUT, TARGET, VERSION
+from .comm_protocol import HELLO, HELLO_TIMEOUT, METADATA_KEY, TARGET, VERSION
 
 log = logging.getLogger(__name__)
 UNANSWERED_RETRY_TIMEOUT = 0.15
@@ -63,22 +64,30 @@ class CommChannel:
 
 
 class JupyterNotebookCallback(Hook):
-    """Inserts the run's code cells (with outputs) and the answer below the agent's cell.
+    """Inserts the run's code cells that worked (with outputs) and the answer below the agent's cell.
 
     ``anchor_cell_id`` is the agent cell's id (from the execute request); ``schedule``
     runs a function on the kernel's main thread; ``channel`` is the kernel's cells comm.
+    Only what worked is written (:class:`.cells.WorkedOnly`): a failed step's cell waits
+    until a later step works (then it is dropped) or the run ends (then it is written).
+    ``mark_answered(run_id)`` is called on the main thread once a run that answered has had
+    its cells written live, so the agent cell can be marked as answered (:mod:`.answered`).
     """
 
     def __init__(self, anchor_cell_id: str | None, channel: CommChannel | None,
-                 set_next_input: Callable[[str], None] | None, schedule: Schedule) -> None:  # fmt: skip
+                 set_next_input: Callable[[str], None] | None, schedule: Schedule,
+                 mark_answered: Callable[[str], None] | None = None) -> None:  # fmt: skip
         self.anchor_cell_id = anchor_cell_id
         self.channel = channel
         self.set_next_input = set_next_input
         self.schedule = schedule
+        self.mark_answered = mark_answered
         self.mechanism: str = "none"
         self._inserted = 0
         self._turn_tokens = 0
+        self._choice: cellmod.WorkedOnly[dict[str, Any]] = cellmod.WorkedOnly()
         self.model = ""
+        self.provider = "kernel"
 
     @property
     def live(self) -> bool:
@@ -90,7 +99,8 @@ class JupyterNotebookCallback(Hook):
 
     def on_agent_start(self, event: AgentStart) -> None:
         self._inserted = 0
-        self.model = event.model
+        self._choice = cellmod.WorkedOnly()
+        self.model, self.provider = event.model, event.provider
         if self.channel is not None and self.anchor_cell_id and self.channel.frontend_ready():
             self.mechanism = "comm"
             self.channel.send({"action": "replace_run", "anchor_cell_id": self.anchor_cell_id, "run_id": event.run_id})
@@ -104,19 +114,25 @@ class JupyterNotebookCallback(Hook):
         channel = self._live_channel()
         if channel is None:
             return
-        cell = cellmod.cell_for_call(event.record, self._metadata(event.run_id, event.turn))
+        cell = cellmod.cell_for_call(event.record, self._metadata(event.run_id, event.turn), self.provider)
         if cell is not None:
-            self._upsert(channel, event.run_id, cell)
+            for ready in self._choice.add(cell, cellmod.keeps_its_cell(event.record)):
+                self._upsert(channel, event.run_id, ready)
 
     def on_agent_end(self, event: AgentEnd) -> None:
         record = event.record
         if record is None:
             return
         channel = self._live_channel()
-        if channel is not None and record.answer:
-            turn = record.steps[-1].turn if record.steps else 0
-            cell = cellmod.answer_cell(record.answer, self._metadata(record.run_id, turn))
-            self._upsert(channel, record.run_id, cell)
+        if channel is not None:
+            for unfixed in self._choice.finish():
+                self._upsert(channel, record.run_id, unfixed)
+            if record.answer:
+                turn = record.steps[-1].turn if record.steps else 0
+                self._upsert(channel, record.run_id, cellmod.answer_cell(record.answer, self._metadata(record.run_id, turn)))
+                if record.error is None and self.mark_answered is not None:
+                    mark, run_id = self.mark_answered, record.run_id
+                    self.schedule(lambda: mark(run_id))
         elif self.mechanism == "set_next_input":
             source = cellmod.combined_source(record)
             set_next_input = self.set_next_input
@@ -124,8 +140,10 @@ class JupyterNotebookCallback(Hook):
                 self.schedule(lambda: set_next_input(source))
 
     def _metadata(self, run_id: str, turn: int) -> dict[str, Any]:
-        return cellmod.cell_metadata(run_id, self._inserted, turn, self.model, self._turn_tokens, self.anchor_cell_id)
+        return cellmod.cell_metadata(run_id, 0, turn, self.model, self._turn_tokens, self.anchor_cell_id, self.provider)
 
     def _upsert(self, channel: CommChannel, run_id: str, cell: dict[str, Any]) -> None:
+        """Send one cell, numbered as the run's next written cell."""
+        cell["metadata"][METADATA_KEY]["step"] = self._inserted
         self._inserted += 1
         channel.send({"action": "upsert_cell", "anchor_cell_id": self.anchor_cell_id, "run_id": run_id, "cell": cell})
