@@ -1,21 +1,28 @@
-"""The example notebooks execute, without API keys, and show what their text promises.
+"""The example notebooks execute, without API keys, show what their text promises, and pass the
+community's notebook tools.
 
-Each notebook's agent replays its cassette (``notebooks/cassettes/NAME.json``), recorded
-from the scripted models below through a loopback ``ScriptedServer``. Re-record them
-(after changing a notebook, a script, or the tools the agent offers) with::
+Each notebook is saved *answered*: its agent cells were asked once (replaying the cassette
+``notebooks/cassettes/NAME.json``, recorded from the scripted models below through a loopback
+``ScriptedServer``) and then run again, so they say "answered in run …" and their written cells
+ran as ordinary cells. That is what ``pytest --nbval`` (strict, with ``notebooks/nbval_sanitize.cfg``)
+and papermill check: neither needs the cassette or a model. ``tinycode run --rerun`` replays the
+cassettes, which is how the tests below check what the agent does. Re-record them (after changing a
+notebook, a script, or the tools the agent offers) with::
 
     python tests/test_notebooks.py --record [NAME ...]
 
-which records each cassette, then saves the notebook executed in place with ``tinycode run``.
-``sandbox_files_git`` needs bubblewrap and git; ``modal`` falls back to the kernel provider
-without Modal credentials, and says so in its output.
+which records each cassette, asks each agent cell again from it (``tinycode run --rerun``), then
+runs the notebook once more so it is saved answered. ``sandbox_files_git`` needs bubblewrap and
+git; ``modal`` falls back to the kernel provider without Modal credentials, and says so in its output.
 """
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -28,8 +35,13 @@ from tinycode_jupyter.testing import Reply, call, say
 
 from _require import require_tool
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SANITIZE = NOTEBOOKS / "nbval_sanitize.cfg"
 SCRIPTED_MODEL = "openai/scripted"
+AGENT_NOTEBOOKS = ["data_analysis", "modal", "quickstart"]
+"""The notebooks with ``%%agent`` cells (``sandbox_files_git`` drives ``TinyCodeAgent`` from code)."""
+ANSWERED = re.compile(r"answered in run \w+ — `--rerun` to ask again")
 
 # --- the scripted models the cassettes were recorded from ----------------------------------------
 QUICKSTART_CODE = """import math
@@ -174,13 +186,33 @@ def written_below(nb: Any, anchor: str) -> list[Any]:
     return cells
 
 
-def execute(name: str, tmp_path: Path) -> Any:
-    """Run a copy of the notebook (with its cassettes) headless, as `tinycode run` does; return the saved notebook."""
-    shutil.copytree(NOTEBOOKS / "cassettes", tmp_path / "cassettes")
+def execute(name: str, tmp_path: Path, rerun: bool = False, cassettes: bool = True) -> Any:
+    """Run a copy of the notebook headless, as `tinycode run` does; return the saved notebook.
+
+    ``rerun``: ask the agent cells again (they replay their cassettes); ``cassettes``: copy them.
+    """
+    if cassettes:
+        shutil.copytree(NOTEBOOKS / "cassettes", tmp_path / "cassettes")
     shutil.copy(NOTEBOOKS / f"{name}.ipynb", tmp_path / f"{name}.ipynb")
-    outcome = run_file(tmp_path / f"{name}.ipynb", tmp_path / "out.ipynb", timeout=300)
+    outcome = run_file(tmp_path / f"{name}.ipynb", tmp_path / "out.ipynb", timeout=300, rerun=rerun)
     assert outcome.failure is None, outcome.failure.summary()
     return nbformat.read(tmp_path / "out.ipynb", as_version=4)
+
+
+def agent_cells(nb: Any) -> list[Any]:
+    return [c for c in nb.cells if c.source.startswith("%%agent")]
+
+
+def clean_environment(tmp_path: Path) -> dict[str, str]:
+    """The tests' environment without the user's tinycode defaults, and checkpoints kept under ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINYCODE_") or k == "TINYCODE_ALLOW_MODEL_REQUESTS"}
+    return {**env, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+
+def require_sandbox_tools(name: str) -> None:
+    if name == "sandbox_files_git":
+        require_tool("bwrap", "the local provider runs code in a bubblewrap sandbox")
+        require_tool("git", "checkpoints are git commits")
 
 
 # --- the tests -----------------------------------------------------------------------------------
@@ -194,40 +226,35 @@ def test_each_notebook_has_a_cassette_from_the_scripted_model_and_says_so(name):
 
 
 @pytest.mark.kernel
-def test_quickstart(tmp_path):
-    nb = execute("quickstart", tmp_path)
-    agent = by_id(nb, "agent")
-    assert "10! = **3,628,800**" in text_of(agent)
-    assert "▶ run_python" in text_of(agent)
-    assert "[0, 1, 1, 2, 3, 5, 8, 13, 21, 34]" in text_of(by_id(nb, "use"))
-    assert "2 turns" in text_of(by_id(nb, "use"))
+def test_quickstart_asked_again_replays_its_cassette_and_writes_the_same_cells(tmp_path):
+    nb = execute("quickstart", tmp_path, rerun=True)
+    assert "10! = **3,628,800**" in text_of(by_id(nb, "agent"))
     code, answer = written_below(nb, "agent")
     assert code.source == QUICKSTART_CODE and "10! = 3628800" in text_of(code)
     assert answer.cell_type == "markdown" and answer.source.startswith("10! = **3,628,800**")
+    assert text_of(by_id(nb, "use")) == "[0, 1, 1, 2, 3, 5, 8, 13, 21, 34]\n"
     committed = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
     assert len(nb.cells) == len(committed.cells)  # the saved copy's agent cells were replaced, not added to
-    assert re.search(r"openai/scripted\s+2\s+\d+\s+\d+", text_of(by_id(nb, "usage")))  # 2 calls, their tokens
+    assert by_id(nb, "agent").source != by_id(committed, "agent").source  # answered again, by the new run
 
 
 @pytest.mark.kernel
-def test_data_analysis(tmp_path):
-    nb = execute("data_analysis", tmp_path)
-    agent = by_id(nb, "agent")
-    assert "**South** grows fastest" in text_of(agent)
-    [figure] = images_of(agent)
-    assert figure.startswith(b"\x89PNG") and len(figure) > 5000
+def test_data_analysis_asked_again_replays_its_cassette_and_writes_the_same_cells(tmp_path):
+    nb = execute("data_analysis", tmp_path, rerun=True)
+    assert "**South** grows fastest" in text_of(by_id(nb, "agent"))
     assert "fastest growth: South (+94.4%)" in text_of(by_id(nb, "use"))
     assert "22250" in text_of(by_id(nb, "use"))  # the agent's `summary`, shown by the user's cell
     summary_cell, plot_cell, answer = written_below(nb, "agent")
     assert summary_cell.source == SUMMARY_CODE and plot_cell.source == PLOT_CODE
-    assert images_of(plot_cell) and answer.source.startswith("**South** grows fastest")
+    [figure] = images_of(plot_cell)
+    assert figure.startswith(b"\x89PNG") and len(figure) > 5000
+    assert answer.source.startswith("**South** grows fastest")
 
 
 @pytest.mark.kernel
 @pytest.mark.bwrap
 def test_sandbox_files_git(tmp_path, monkeypatch):
-    require_tool("bwrap", "the local provider runs code in a bubblewrap sandbox")
-    require_tool("git", "checkpoints are git commits")
+    require_sandbox_tools("sandbox_files_git")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the kernel's checkpoints go here, not to ~
     nb = execute("sandbox_files_git", tmp_path)
     assert len(list((tmp_path / "state" / "tinycode" / "checkpoints").glob("*/git/HEAD"))) == 1
@@ -242,14 +269,56 @@ def test_sandbox_files_git(tmp_path, monkeypatch):
 
 @pytest.mark.kernel
 def test_modal_notebook_runs_without_credentials_and_says_where_the_code_ran(tmp_path):
-    nb = execute("modal", tmp_path)
-    provider = text_of(by_id(nb, "provider"))
+    nb = execute("modal", tmp_path, rerun=True)
+    provider = text_of(by_id(nb, "provider")).splitlines()[-1]  # after the %load_ext line
     assert provider.startswith("provider: ")
     if "modal" not in provider.split()[1]:
         assert "no Modal credentials found: the code runs in this kernel instead" in provider
     agent = text_of(by_id(nb, "agent"))
     assert "2262 primes below 20,000" in agent and "largest: 19997  sum: 21171191" in agent
     assert "the interpreter kept its state" in agent
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", AGENT_NOTEBOOKS)
+def test_each_agent_notebook_is_saved_answered_and_runs_again_without_its_cassette(name, tmp_path):
+    committed = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    assert agent_cells(committed) and all(ANSWERED.fullmatch(text_of(c)) for c in agent_cells(committed))
+    nb = execute(name, tmp_path, cassettes=False)  # no cassette to replay and no model: nothing is asked
+    for agent in agent_cells(nb):
+        assert ANSWERED.fullmatch(text_of(agent)), text_of(agent)
+        cells = written_below(nb, agent.id)
+        assert cells and all(c.execution_count is not None for c in cells if c.cell_type == "code")
+    assert [c.source for c in nb.cells] == [c.source for c in committed.cells]
+
+
+@pytest.mark.kernel
+def test_pytest_nbval_in_strict_mode_passes_on_every_example_notebook(tmp_path):
+    require_sandbox_tools("sandbox_files_git")
+    command = [sys.executable, "-m", "pytest", "--nbval", "--nbval-sanitize-with", str(SANITIZE.relative_to(ROOT)),
+               "notebooks/", "-q", "-p", "no:cacheprovider"]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=clean_environment(tmp_path), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    code_cells = [c for name in SCRIPTS for c in nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4).cells
+                  if c.cell_type == "code"]  # fmt: skip
+    assert re.search(rf"\b{len(code_cells)} passed", done.stdout), done.stdout[-2000:]  # one test per code cell
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_papermill_runs_each_example_notebook(name, tmp_path, monkeypatch):
+    import papermill
+
+    require_sandbox_tools(name)
+    for key, value in clean_environment(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    shutil.copytree(NOTEBOOKS, tmp_path / "notebooks")
+    source = tmp_path / "notebooks" / f"{name}.ipynb"
+    papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), cwd=str(source.parent), kernel_name="python3",
+                               progress_bar=False)  # fmt: skip
+    nb = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert all(ANSWERED.fullmatch(text_of(c)) for c in agent_cells(nb))
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
 
 
 # --- re-recording -------------------------------------------------------------------------------
@@ -266,10 +335,12 @@ def _recording_source(source: str, name: str, url: str) -> str:
 
 
 def record(name: str) -> None:
-    """Record ``name``'s cassette from its script, then save the notebook executed in place."""
+    """Record ``name``'s cassette from its script, ask its agent cells again from it, then save it answered."""
     from tinycode_jupyter.cli import main
     from tinycode_jupyter.testing import ScriptedServer
 
+    for variable in ("TINYCODE_MODEL", "TINYCODE_API_BASE", "TINYCODE_PROVIDER"):  # the saved %load_ext line
+        os.environ.pop(variable, None)
     path = NOTEBOOKS / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
     with ScriptedServer(SCRIPTS[name]) as server:
@@ -278,8 +349,9 @@ def record(name: str) -> None:
         for cell, source in zip(nb.cells, recording):
             cell.source = source
         (NOTEBOOKS / "cassettes" / f"{name}.json").unlink(missing_ok=True)
-        outcome = run_notebook(nb, cwd=NOTEBOOKS, timeout=300)
+        outcome = run_notebook(nb, cwd=NOTEBOOKS, timeout=300, rerun=True)
     assert outcome.failure is None, outcome.failure.summary()
+    assert main(["run", str(path), "--inplace", "--rerun"]) == 0
     assert main(["run", str(path), "--inplace"]) == 0
 
 
@@ -288,4 +360,4 @@ if __name__ == "__main__":
         sys.exit("usage: python tests/test_notebooks.py --record [NAME ...]")
     for notebook in sys.argv[2:] or sorted(SCRIPTS):
         record(notebook)
-        print(f"recorded notebooks/cassettes/{notebook}.json and saved notebooks/{notebook}.ipynb")
+        print(f"recorded notebooks/cassettes/{notebook}.json and saved notebooks/{notebook}.ipynb answered")
