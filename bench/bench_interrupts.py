@@ -66,19 +66,20 @@ async def one_round(provider: Any, kind: str, delay_ms: float, length_ms: float,
         counts["long step not stopped"] += 0 if interrupted else 1
     counts["state lost"] += bool(result.state_lost)
     if result.state_lost:
+        counts[f"state lost: {kind} step, interrupt at {delay_ms:.1f} ms: {result.error and result.error.value}"] += 1
         await provider.run_python(f"sentinel = {SENTINEL}")
     after = await provider.run_python("sentinel")
     counts["sentinel missing or next step failed"] += after.value != SENTINEL
 
 
-async def measure(rounds: int, max_ms: float, seed: int, sandbox: bool) -> tuple[collections.Counter, list[float], float]:
+async def measure(rounds: int, max_ms: float, seed: int, sandbox: bool, grace: float) -> tuple[collections.Counter, list[float], float]:
     from tinycode_jupyter.providers.local import LocalProvider
 
     rng = random.Random(seed)
     counts: collections.Counter = collections.Counter()
     stop_ms: list[float] = []
     with tempfile.TemporaryDirectory() as workdir:
-        async with LocalProvider(workdir, sandbox=sandbox) as provider:
+        async with LocalProvider(workdir, sandbox=sandbox, interrupt_grace=grace) as provider:
             await provider.run_python(f"sentinel = {SENTINEL}")
             started = time.perf_counter()
             for _ in range(rounds):
@@ -95,10 +96,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1000, help="interrupts to send")
     parser.add_argument("--max-ms", type=float, default=5.0, help="latest moment of an interrupt after its step")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--grace", type=float, default=1.0, help="seconds an interrupted step has to stop before the worker is restarted")
     parser.add_argument("--unsandboxed", action="store_true", help="run the worker without bubblewrap")
     parser.add_argument("--json", default=None, help="where to write the results (default bench/results/interrupts.json)")
     args = parser.parse_args()
-    counts, stop_ms, elapsed = asyncio.run(measure(args.rounds, args.max_ms, args.seed, not args.unsandboxed))
+    counts, stop_ms, elapsed = asyncio.run(measure(args.rounds, args.max_ms, args.seed, not args.unsandboxed, args.grace))
     label = "unsandboxed" if args.unsandboxed else "bwrap"
     rows: list[tuple[str, float | str, str]] = [
         (f"{label}: interrupts sent", args.rounds, ""),
@@ -111,7 +113,8 @@ def main() -> None:
         ("interrupt to result of a long step, max ms", max(stop_ms) if stop_ms else "-", ""),
         ("wall time, s", elapsed, ""),
     ]
-    extra = {"counts": dict(counts), "rounds": args.rounds, "max_ms": args.max_ms, "seed": args.seed, "sandbox": label}
+    extra = {"counts": dict(counts), "rounds": args.rounds, "max_ms": args.max_ms, "seed": args.seed, "sandbox": label,
+             "grace_s": args.grace, "stop_ms": stop_ms}  # fmt: skip
     report("interrupts", rows, extra, args.json)
     failures = counts["state lost"] + counts["long step not stopped"] + counts["sentinel missing or next step failed"]
     sys.exit(1 if failures else 0)
