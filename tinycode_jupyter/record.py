@@ -53,6 +53,32 @@ class Step:
     llm_duration: float = 0.0
 
 
+@dataclass(frozen=True)
+class NotRestorable:
+    """Something undo cannot put back, listed before the step runs: a variable (or what the code does) and why."""
+
+    name: str
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class UndoPoint:
+    """Saved before one step that ran code in the kernel, so that ``%agent undo`` can put the variables back."""
+
+    call_id: str
+    turn: int
+    saved: tuple[str, ...]
+    """Variables first saved by this step: their values before the run are kept."""
+    not_restorable: tuple[NotRestorable, ...] = ()
+    copied_bytes: int = 0
+    """About the bytes this step's copies take, or can take: a copy-on-write copy (a pandas object)
+    counts its full size, which it takes only where the step rewrites it."""
+    duration: float = 0.0
+
+
 @dataclass
 class RunRecord:
     run_id: str
@@ -62,6 +88,8 @@ class RunRecord:
     steps: list[Step] = field(default_factory=list)
     answer: str | None = None
     error: str | None = None
+    undo_points: list[UndoPoint] = field(default_factory=list)
+    """What was checkpointed before each step that ran code in the live kernel (see ``%agent undo``)."""
     started_at: float = field(default_factory=time.time)
     duration: float = 0.0
 

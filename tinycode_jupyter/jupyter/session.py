@@ -25,6 +25,8 @@ class AgentSession:
         """Providers started by ``%%sandbox`` cells before an agent used them; an agent built for one takes it over."""
         self.background = BackgroundLoop()
         self.running = False
+        self._undo_history: Any = None
+        self._undo_recorder: Any = None
 
     # --- the agent ------------------------------------------------------------------
     def get_agent(self, settings: dict[str, Any]) -> Any:
@@ -50,7 +52,23 @@ class AgentSession:
                               provider_config=provider_config, max_turns=settings["max_turns"])  # fmt: skip
         self._tracker = self._tracker or TokenTracker("session")
         agent.add_callback(self._tracker)
+        self._undo_recorder = self._attach_undo(agent)
         return agent
+
+    def _attach_undo(self, agent: Any) -> Any:
+        """Checkpoints for ``%agent undo``, added before any run's approval so its notes come first."""
+        from ..kernel_undo import UndoRecorder
+
+        recorder = UndoRecorder(self.undo_history(), agent)
+        agent.add_callback(recorder)
+        return recorder
+
+    def undo_history(self) -> Any:
+        """The kernel's :class:`~tinycode_jupyter.kernel_undo.UndoHistory` (kept when the agent is rebuilt)."""
+        from ..kernel_undo import UndoConfig, UndoHistory
+
+        self._undo_history = self._undo_history or UndoHistory(UndoConfig.from_environment())
+        return self._undo_history
 
     # --- one run --------------------------------------------------------------------------
     def run(self, prompt: str, settings: dict[str, Any], record: str | None = None, replay: str | None = None, *,
@@ -78,6 +96,7 @@ class AgentSession:
         refuse_unpriced_cost_limits(agent.llm, budgets)
         runner = runner or KernelRunner()
         runner.background = runner.background or self.background
+        self._undo_recorder.notify = self._undo_notice(runner) if hooks is None else None
         hooks = list(self._cell_hooks(runner, on_answered) if hooks is None else hooks) + budgets
         approval = self._approval_hook(settings["approve"], agent, runner)
         hooks += [approval] if approval is not None else []
@@ -156,7 +175,22 @@ class AgentSession:
     def _set_next_input(self, source: str) -> None:
         self.shell.set_next_input(source, replace=False)
 
+    @staticmethod
+    def _undo_notice(runner: KernelRunner) -> Any:
+        from ..kernel_undo.notice import cell_notice
+
+        return cell_notice(runner.call_on_main)
+
     # --- line-magic commands ------------------------------------------------------------------
+    def undo(self, runs: int = 1) -> Any:
+        """Put back what the last ``runs`` agent runs changed: the kernel's variables, and the work dir's files when
+        git checkpoints are on. Returns an :class:`~tinycode_jupyter.kernel_undo.UndoReport` (``.text()``)."""
+        if self.running:
+            raise TinyCodeError("an agent run is in progress in this kernel; wait for it or stop it, then undo")
+        runner = KernelRunner(self.background)
+        history, namespace, hidden = self.undo_history(), self.shell.user_ns, self.shell.user_ns_hidden
+        return runner.run(lambda: history.undo(runs, namespace, hidden, runner.run_on_main))
+
     def reset(self) -> None:
         if self.agent is not None:
             self.agent.reset()
