@@ -98,6 +98,16 @@ def test_pandas_sizes_are_what_memory_usage_says(value):
     assert estimate_bytes(value, 10**9, lambda v: False, lambda v: None) == int(getattr(usage, "sum", lambda: usage)())
 
 
+def test_arrays_of_other_libraries_count_their_data():
+    class Tensor:  # what torch, jax and cupy arrays show: a module of their own and nbytes
+        __module__ = "torch"
+        nbytes = 4 * 10**6
+
+    assert estimate_bytes(Tensor(), 10**9, lambda v: False, lambda v: None) >= 4 * 10**6
+    with pytest.raises(OverLimit):
+        estimate_bytes([Tensor()], 10**6, lambda v: False, lambda v: None)
+
+
 def test_without_copy_on_write_a_dataframe_is_copied_deeply(monkeypatch):
     monkeypatch.setattr(copies, "pandas_copy_on_write", lambda pandas: False)
     frame = pd.DataFrame({"a": np.arange(100, dtype=float)})

@@ -1,8 +1,9 @@
 """About how many bytes a copy of an object would take, found without copying it and in bounded time.
 
-Arrays and DataFrames report their buffers (``nbytes``, ``memory_usage``); containers are walked,
-and a large one is sampled: ``SAMPLE`` evenly spaced items stand for the rest. The walk stops as
-soon as the total passes ``limit``, so a huge object costs no more than a small one to refuse.
+Arrays (numpy, torch, jax, …) and DataFrames report their buffers (``nbytes``, pandas' data sizes);
+containers are walked, and a large one is sampled: ``SAMPLE`` evenly spaced items stand for the
+rest. The walk stops as soon as the total passes ``limit``, so a huge object costs no more than a
+small one to refuse.
 Objects that a copy-on-write copy will share (see :mod:`.copies`) are handed to ``on_shared``;
 they count their full size, which their copy takes if the step rewrites them.
 """
@@ -15,6 +16,8 @@ from typing import Any, Callable
 SAMPLE = 64
 """Items looked at in a container; a larger one is estimated from this many."""
 MAX_DEPTH = 24
+ARRAY_LIBRARIES = frozenset({"numpy", "torch", "jax", "jaxlib", "cupy", "tensorflow", "xarray"})
+"""Libraries whose arrays say their data size in ``nbytes``."""
 
 
 class OverLimit(Exception):
@@ -85,16 +88,17 @@ def _children(value: Any) -> tuple[int, list[Any]] | None:
 
 
 def _buffer_bytes(value: Any) -> int | None:
-    """The data size of a numpy array or a pandas object, without touching its data; None for other objects."""
-    module = type(value).__module__
-    if module.startswith("numpy"):
-        numpy = sys.modules.get("numpy")
-        if numpy is not None and isinstance(value, numpy.ndarray) and value.dtype != object:
-            return int(value.nbytes) + 112
-        return None
-    if module.startswith("pandas"):
+    """The data size of an array (numpy, torch, jax, …) or a pandas object, without touching its data.
+
+    None for other objects, and for arrays of Python objects (their items are sampled instead).
+    """
+    library = type(value).__module__.partition(".")[0]
+    if library == "pandas":
         return _pandas_bytes(value)
-    return None
+    if library not in ARRAY_LIBRARIES or getattr(getattr(value, "dtype", None), "kind", "") == "O":
+        return None
+    nbytes = getattr(value, "nbytes", None)
+    return int(nbytes) + sys.getsizeof(value, 64) if isinstance(nbytes, int) else None
 
 
 def _pandas_bytes(value: Any) -> int | None:
