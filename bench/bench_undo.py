@@ -207,7 +207,8 @@ async def agent_steps(ns: dict[str, Any], repeat: int) -> dict[str, float]:
             times[kind].append(time.perf_counter() - started)
     for agent in agents.values():
         await agent.close()
-    return {kind: _median_ms(samples) for kind, samples in times.items()}
+    paired = [with_undo - without for with_undo, without in zip(times["with"], times["without"])]
+    return {**{kind: _median_ms(samples) for kind, samples in times.items()}, "overhead": _median_ms(paired)}
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -235,10 +236,10 @@ def main() -> None:
         rows += [(f"{name}: checkpoint (ms)", r["checkpoint_ms"], "bar <= 5"),
                  (f"{name}: checkpoint / deepcopy", ratio_copy, ""),
                  (f"{name}: kept / touched", kept_ratio, "bar <= 1")]  # fmt: skip
-    steps = asyncio.run(agent_steps(ns, max(args.repeat, 20)))
-    overhead = steps["with"] - steps["without"]
+    steps = asyncio.run(agent_steps(ns, max(4 * args.repeat, 40)))
+    overhead = steps["overhead"]  # the median of paired differences: steady under the drift of a busy machine
     print(f"\nwhole agent run of one step ({AGENT_STEP!r}, scripted model, in-process shell): "
-          f"{steps['without']:.3f} ms without undo, {steps['with']:.3f} ms with: +{overhead:.3f} ms")
+          f"{steps['without']:.3f} ms without undo, {steps['with']:.3f} ms with; paired difference +{overhead:.3f} ms")
     rows += [("agent run of one step without undo (ms)", steps["without"], ""),
              ("agent run of one step with undo (ms)", steps["with"], ""),
              ("undo overhead per agent step (ms)", overhead, "bar <= 5")]  # fmt: skip
