@@ -45,6 +45,8 @@ JOBS = [
     Job("page_load", "bench_page_load.py", ("--loads", "6"), timeout=240),
     Job("scaling", "bench_scaling.py"),
     Job("soak", "bench_soak.py", ("--runs", "150", "--every", "10", "--warmup", "30")),
+    Job("undo", "bench_undo.py", ("--repeat", "5")),
+    Job("interrupts", "bench_interrupts.py"),
     Job("peers", "peers/compare.py", ("--repeats", "2", "--kernels", "3", "--imports", "3", "--bwrap-steps", "5"), timeout=900),
 ]
 REAL_MODEL = Job("real_model", "bench_real_model.py", timeout=3600)
