@@ -50,14 +50,23 @@ class CassetteMismatch(CassetteError):
 
 
 def request_key(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """What must match on replay: user prompts, assistant tool calls, and the tool names offered."""
+    """What must match on replay: user prompts, assistant tool calls, and the tool names offered.
+
+    The notebook's context (outline, variables, changes: it differs from one kernel to the next) and
+    the notebook tools offered with it are not part of it, so a cassette replays in any notebook.
+    """
+    from .notebook.base import TOOL_NAMES
+    from .notebook.context import without_context
+
     conversation = []
     for message in messages:
         if message["role"] == "user":
-            conversation.append({"user": message.get("content")})
+            content = message.get("content")
+            conversation.append({"user": without_context(content) if isinstance(content, str) else content})
         elif message["role"] == "assistant" and message.get("tool_calls"):
             conversation.append({"calls": [[c["function"]["name"], c["function"]["arguments"]] for c in message["tool_calls"]]})
-    return {"conversation": conversation, "tools": sorted(t["function"]["name"] for t in tools)}
+    offered = sorted(t["function"]["name"] for t in tools if t["function"]["name"] not in TOOL_NAMES)
+    return {"conversation": conversation, "tools": offered}
 
 
 class RecordingLLM:

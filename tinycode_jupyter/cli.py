@@ -74,7 +74,8 @@ def _run(args: argparse.Namespace) -> int:
     source = Path(args.notebook)
     output = source if args.inplace else Path(args.output) if args.output else default_output_path(source)
     try:
-        outcome = run_file(source, output, timeout=args.timeout or None, kernel_name=args.kernel)
+        outcome = run_file(source, output, timeout=args.timeout or None, kernel_name=args.kernel,
+                           allow_edits=args.allow_edits, allow_errors=args.allow_errors)  # fmt: skip
     except (OSError, ValueError) as exc:
         print(f"error: cannot read {source}: {exc}", file=sys.stderr)
         return 2
@@ -82,6 +83,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: no Jupyter kernel named {args.kernel!r} (see: jupyter kernelspec list)", file=sys.stderr)
         return 2
     kept = f", {outcome.agent_cells_kept} kept from earlier runs" if outcome.agent_cells_kept else ""
+    if args.allow_errors:
+        for failed in outcome.errors:
+            print(f"warning: {failed.summary()} (run went on: --allow-errors)", file=sys.stderr)
     if outcome.failure is not None:
         print(f"error: {outcome.failure.summary()}", file=sys.stderr)
         print(f"wrote {output} (execution stopped at that cell{kept})")
@@ -98,9 +102,11 @@ def _add_run_command(commands: Any) -> None:
         "JupyterLab with the tinycode extension: each %%agent cell's code cells (with outputs) and answer are "
         "written right below it. Cells written by an earlier run of an agent cell are not executed again; they are "
         "replaced by the new run's cells, or kept when the agent cell fails or writes none. Your own cells are "
-        "never moved or edited. Execution stops at the first failing cell; the notebook is still written.",
-        epilog="exit status: 0 all cells ran; 1 a cell failed (its position, id and error are printed); "
-        "2 the notebook or kernel could not be opened.",
+        "never moved or edited unless --allow-edits. The agent's notebook tools (read_cells, insert_cell, edit_cell, "
+        "delete_cell, run_cells) act on the notebook being executed, and each change is recorded in its metadata. "
+        "Execution stops at the first failing cell (unless --allow-errors); the notebook is still written.",
+        epilog="exit status: 0 all cells ran (or failed under --allow-errors); 1 a cell failed (its position, id and "
+        "error are printed); 2 the notebook or kernel could not be opened.",
     )
     run.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file to execute (read, never changed unless --inplace)")
     where = run.add_mutually_exclusive_group()
@@ -110,6 +116,11 @@ def _add_run_command(commands: Any) -> None:
     run.add_argument("--timeout", type=for_argparse(seconds_or_zero), default=600, metavar="S",
                      help="seconds each cell may run before the run stops (default 600; 0: no limit)")  # fmt: skip
     run.add_argument("--kernel", metavar="NAME", help="Jupyter kernel to use (default: the notebook's kernelspec)")
+    run.add_argument("--allow-edits", action="store_true", help="let the agent edit and delete your cells (each change "
+                     "is recorded in the cell's metadata.tinycode.edits or the notebook's metadata.tinycode.deleted); "
+                     "without it the agent is told such a change needs your approval, and your cells stay as they are")  # fmt: skip
+    run.add_argument("--allow-errors", action="store_true", help="go on past failing cells, like nbconvert --allow-errors; "
+                     "each failure is printed as a warning and the exit status is 0")  # fmt: skip
     run.set_defaults(handler=_run)
 
 

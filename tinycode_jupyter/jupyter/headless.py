@@ -1,16 +1,27 @@
-"""``tinycode run``: execute a notebook headless and save the agent's cells, as the frontend extension would.
+"""``tinycode run``: execute a notebook headless and save the agent's work, as the frontend extension would.
 
-:class:`HeadlessClient` is an nbclient ``NotebookClient`` that also plays the frontend's
-part of the write-back protocol (:mod:`.comm_protocol`): it sends each cell's id with its
-execute request (``metadata.cellId``, as JupyterLab does), answers the kernel's ``hello``,
-and collects the ``replace_run``/``upsert_cell`` messages. They are applied once execution
-ends, so the saved notebook holds each agent cell's code cells and answer right below it.
+:class:`HeadlessClient` is an nbclient ``NotebookClient`` that also plays the frontend's part of
+both kernel protocols. It sends each cell's id with its execute request (``metadata.cellId``, as
+JupyterLab does), and:
 
-The rules are the extension's:
-- cells from an earlier run of an agent cell (``metadata.tinycode.anchor_cell_id`` names a
-  cell of the notebook) are not executed, since the agent cell makes them again;
-- they are replaced by the new run's cells, and kept when the agent cell failed or made none;
-- a user's cell is never moved, removed or edited (running it updates its outputs, as usual).
+- answers the notebook protocol (:mod:`tinycode_jupyter.notebook.protocol`) against the document
+  it executes, through :class:`~tinycode_jupyter.notebook.document.NotebookDocument`: the agent's
+  notebook tools read, insert, edit, delete and run cells of this very notebook while it runs, and
+  the saved notebook holds the result. Edits and deletes of the user's cells are refused unless
+  ``allow_edits``; cells the agent inserts are not executed by the run (``run_cells`` runs them);
+  a cell the agent deleted is not executed; a cell it edited is executed with its new source;
+- collects the write-back messages (:mod:`.comm_protocol`, ``replace_run``/``upsert_cell``) and
+  applies them once execution ends, so each agent cell's code cells and answer sit right below it.
+
+The merge rules are the extension's:
+- cells from an earlier run of an agent cell (still the agent's: see
+  :func:`tinycode_jupyter.notebook.records.is_agent_cell`) are not executed, since the agent cell
+  makes them again; they are replaced by the new run's cells, and kept when the agent cell failed
+  or made none;
+- a user's copy of an agent cell, or an agent cell the user edited, is the user's: it is executed
+  like any user cell and never replaced or removed;
+- a user's cell is never moved, removed or edited without ``allow_edits`` (running it updates its
+  outputs, as usual).
 """
 from __future__ import annotations
 
@@ -25,6 +36,9 @@ from typing import TYPE_CHECKING, Any
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from ..notebook import protocol as notebook_protocol
+from ..notebook.document import NotebookDocument
+from ..notebook.records import anchor_of, stamp_agent_cell, tinycode_of
 from .comm_protocol import METADATA_KEY, TARGET, VERSION
 
 if TYPE_CHECKING:
@@ -50,12 +64,14 @@ class CellFailure:
 
 @dataclass
 class RunOutcome:
-    """The executed notebook, the failure if a cell failed, and how many agent cells were written."""
+    """The executed notebook, the failure that stopped it, every failed cell, and how many agent cells were written."""
 
     notebook: Any
     failure: CellFailure | None = None
     agent_cells_written: int = 0
     agent_cells_kept: int = 0
+    errors: list[CellFailure] = field(default_factory=list)
+    """Every cell that failed (with ``allow_errors`` the run went on past them)."""
 
 
 @dataclass
@@ -98,21 +114,50 @@ class _CellsComm:
         self.client.send_comm_reply(self.comm_id, data)
 
 
-class HeadlessClient(NotebookClient):
-    """nbclient with the write-back protocol; :attr:`agent_runs` maps agent-cell ids to their new cells."""
+class _NotebookComm:
+    """The document owner's end of the notebook protocol: every request answered by the document."""
 
-    def __init__(self, nb: Any, **kwargs: Any) -> None:
+    def __init__(self, client: "HeadlessClient", comm_id: str) -> None:
+        self.client = client
+        self.comm_id = comm_id
+
+    def handle_msg(self, msg: dict[str, Any]) -> None:
+        reply = self.client.document.handle(msg["content"].get("data"))
+        if reply is not None:
+            self.client.send_comm_reply(self.comm_id, reply)
+
+
+class HeadlessClient(NotebookClient):
+    """nbclient with both protocols; :attr:`agent_runs` maps agent-cell ids to their new cells.
+
+    ``nb`` is what is executed; ``document`` (default ``nb``) is the whole notebook the agent sees
+    and changes, holding the same cell objects.
+    """
+
+    def __init__(self, nb: Any, document: Any = None, allow_edits: bool = False, name: str = "", **kwargs: Any) -> None:
         super().__init__(nb, **kwargs)
         self.comm_open_handlers[TARGET] = self._open_cells_comm
+        self.comm_open_handlers[notebook_protocol.TARGET] = self._open_notebook_comm
+        self.document = NotebookDocument(nb if document is None else document, "allow" if allow_edits else "deny", name,
+                                         executing_cell_id=lambda: self.executing_cell_id)  # fmt: skip
         self.agent_runs: dict[str, _AgentRun] = {}
         self._replies: BlockingKernelClient | None = None
         self.executing_cell_id: str | None = None
-        self.failed_cell_id: str | None = None
+        self.errors: list[tuple[str, str, str]] = []
+        """``(cell id, error name, message)`` of each failed cell, in order."""
+        self.on_cell_error = self._note_error
 
     async def async_start_new_kernel_client(self) -> Any:
         kc = await super().async_start_new_kernel_client()
-        kc.execute = self._execute_with_cell_id
+        kc.execute = self._execute_with_cell_id  # type: ignore[method-assign,assignment]  # what nbclient calls
         return kc
+
+    @property
+    def _kernel(self) -> Any:
+        """The kernel client (there is one once execution started)."""
+        if self.kc is None:
+            raise RuntimeError("the notebook is not executing")
+        return self.kc
 
     def send_comm_reply(self, comm_id: str, data: dict[str, Any]) -> None:
         """Send a comm message to the kernel on a shell connection of its own.
@@ -125,7 +170,7 @@ class HeadlessClient(NotebookClient):
             from jupyter_client import BlockingKernelClient
 
             self._replies = BlockingKernelClient()
-            self._replies.load_connection_info(self.kc.get_connection_info())
+            self._replies.load_connection_info(self._kernel.get_connection_info())
             self._replies.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         self._replies.shell_channel.send(self._replies.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
 
@@ -139,24 +184,40 @@ class HeadlessClient(NotebookClient):
         """``kc.execute`` as JupyterLab sends it: the cell's id in the request's metadata."""
         content = {"code": code, "silent": False, "store_history": store_history, "user_expressions": {},
                    "allow_stdin": False, "stop_on_error": stop_on_error}  # fmt: skip
-        message = self.kc.session.msg("execute_request", content, metadata={"cellId": self.executing_cell_id})
-        self.kc.shell_channel.send(message)
+        message = self._kernel.session.msg("execute_request", content, metadata={"cellId": self.executing_cell_id})
+        self._kernel.shell_channel.send(message)
         return message["header"]["msg_id"]
 
     async def async_execute_cell(self, cell: Any, cell_index: int, execution_count: int | None = None,
                                  store_history: bool = True) -> Any:  # fmt: skip
+        if self.document.was_deleted(cell):
+            return cell  # the agent deleted it (the record is in the notebook's metadata)
         self.executing_cell_id = cell.get("id")
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-        except FailureError:
-            self.failed_cell_id = self.executing_cell_id
+        except FailureError as exc:
+            if not self.errors or self.errors[-1][0] != self.executing_cell_id:
+                self.errors.append((cell.get("id"), type(exc).__name__, str(exc)))
             raise
         finally:
             self.executing_cell_id = None
 
+    def _note_error(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        content = execute_reply.get("content", {})
+        self.errors.append((cell.get("id"), content.get("ename", "Error"), content.get("evalue", "")))
+
+    @property
+    def failed_ids(self) -> set[str]:
+        return {cell_id for cell_id, _, _ in self.errors}
+
     def _open_cells_comm(self, msg: dict[str, Any]) -> _CellsComm:
         comm = _CellsComm(self, msg["content"]["comm_id"])
         comm.handle_msg(msg)  # the open message carries the hello
+        return comm
+
+    def _open_notebook_comm(self, msg: dict[str, Any]) -> _NotebookComm:
+        comm = _NotebookComm(self, msg["content"]["comm_id"])
+        comm.handle_msg(msg)  # the open message carries the hello request
         return comm
 
     def anchor_for(self, data: dict[str, Any]) -> str:
@@ -179,38 +240,46 @@ class HeadlessClient(NotebookClient):
         return len(run.cells)
 
 
-def run_notebook(nb: Any, cwd: str | os.PathLike[str], timeout: float | None = None, kernel_name: str | None = None) -> RunOutcome:
-    """Execute ``nb`` in a fresh kernel started in ``cwd``; ``nb.cells`` is updated in place."""
+def run_notebook(nb: Any, cwd: str | os.PathLike[str], timeout: float | None = None, kernel_name: str | None = None,
+                 allow_edits: bool = False, allow_errors: bool = False, name: str = "") -> RunOutcome:  # fmt: skip
+    """Execute ``nb`` in a fresh kernel started in ``cwd``; ``nb`` is updated in place.
+
+    ``allow_edits``: the agent may edit and delete the user's cells. ``allow_errors``: go on past
+    failing cells (each is in :attr:`RunOutcome.errors`), like papermill and nbconvert.
+    """
     import nbformat
 
     _ensure_cell_ids(nb)
     agent_ids = _agent_cell_ids(nb.cells)
-    previous = [c for c in nb.cells if _anchor_of(c) in agent_ids]
-    work = nbformat.NotebookNode({**nb, "cells": [c for c in nb.cells if _anchor_of(c) not in agent_ids]})
-    options: dict[str, Any] = {"timeout": timeout, "record_timing": False, "resources": {"metadata": {"path": os.fspath(cwd)}}}
+    previous = [c for c in nb.cells if anchor_of(c) in agent_ids]
+    work = nbformat.NotebookNode({**nb, "cells": [c for c in nb.cells if anchor_of(c) not in agent_ids]})
+    options: dict[str, Any] = {"timeout": timeout, "record_timing": False, "resources": {"metadata": {"path": os.fspath(cwd)}},
+                               "allow_errors": allow_errors}  # fmt: skip
     if kernel_name:
         options["kernel_name"] = kernel_name
-    client = HeadlessClient(work, **options)
+    client = HeadlessClient(work, document=nb, allow_edits=allow_edits, name=name, **options)
     failure = None
     try:
         client.execute()
     except FailureError as exc:
-        failure = _failure(nb, client.failed_cell_id, exc)
-    replaced = {a for a, run in client.agent_runs.items() if _uses_new(a, run, previous, client.failed_cell_id)}
+        failure = _failure(nb, client.errors[-1][0] if client.errors else None, exc)
+    replaced = {a for a, run in client.agent_runs.items() if _uses_new(a, run, previous, client.failed_ids)}
     nb.cells = _merge(nb.cells, replaced, client.agent_runs)
     written = sum(len(client.agent_runs[a].cells) for a in replaced)
-    kept = sum(1 for c in previous if _anchor_of(c) not in replaced)
-    return RunOutcome(nb, failure, agent_cells_written=written, agent_cells_kept=kept)
+    kept = sum(1 for c in previous if anchor_of(c) not in replaced)
+    errors = [_position(nb, cell_id, ename, evalue) for cell_id, ename, evalue in client.errors]
+    return RunOutcome(nb, failure, agent_cells_written=written, agent_cells_kept=kept, errors=errors)
 
 
 def run_file(path: str | os.PathLike[str], output: str | os.PathLike[str], timeout: float | None = None,
-             kernel_name: str | None = None) -> RunOutcome:  # fmt: skip
+             kernel_name: str | None = None, allow_edits: bool = False, allow_errors: bool = False) -> RunOutcome:  # fmt: skip
     """Run the notebook at ``path`` (kernel started in its folder) and write the result to ``output``."""
     import nbformat
 
     source = Path(path)
     nb = nbformat.read(source, as_version=4)
-    outcome = run_notebook(nb, cwd=source.resolve().parent, timeout=timeout, kernel_name=kernel_name)
+    outcome = run_notebook(nb, cwd=source.resolve().parent, timeout=timeout, kernel_name=kernel_name,
+                           allow_edits=allow_edits, allow_errors=allow_errors, name=source.name)  # fmt: skip
     nbformat.validate(nb)
     _write_atomically(nb, Path(output))
     return outcome
@@ -223,32 +292,35 @@ def default_output_path(path: str | os.PathLike[str]) -> Path:
 
 
 # --- helpers ------------------------------------------------------------------------------
-def _anchor_of(cell: Any) -> str | None:
-    return (cell.get("metadata", {}).get(METADATA_KEY) or {}).get("anchor_cell_id")
-
-
 def _agent_cell_ids(cells: list[Any]) -> set[str]:
-    """Ids of the cells that earlier agent runs were written below (written cells excluded)."""
-    ids = {c.get("id") for c in cells if _anchor_of(c) is None}
-    return {a for a in (_anchor_of(c) for c in cells) if a in ids}
+    """Ids of the cells that earlier agent runs were written below (the agent's own cells excluded)."""
+    ids = {c.get("id") for c in cells if anchor_of(c) is None}
+    return {a for a in (anchor_of(c) for c in cells) if a is not None and a in ids}
 
 
-def _uses_new(anchor: str, run: _AgentRun, previous: list[Any], failed_id: str | None) -> bool:
+def _uses_new(anchor: str, run: _AgentRun, previous: list[Any], failed_ids: set[str]) -> bool:
     """A new run replaces the old cells if it made cells, unless it failed while old cells exist."""
     if not run.cells:
         return False
-    return anchor != failed_id or not any(_anchor_of(c) == anchor for c in previous)
+    return anchor not in failed_ids or not any(anchor_of(c) == anchor for c in previous)
 
 
 def _merge(cells: list[Any], replaced: set[str], runs: dict[str, _AgentRun]) -> list[Any]:
-    """The notebook's cells with each replaced agent cell's old cells swapped for its new ones."""
+    """The notebook's cells with each replaced agent cell's old cells swapped for its new ones.
+
+    Cells the new run itself inserted (notebook tools) stay where they are; the new cells are
+    stamped as the agent's with their final id and source.
+    """
     merged: list[Any] = []
     for cell in cells:
-        if _anchor_of(cell) in replaced:
+        anchor = anchor_of(cell)
+        if anchor in replaced and tinycode_of(cell).get("run_id") != runs[anchor].run_id:
             continue  # an old agent cell whose agent cell made new ones
         merged.append(cell)
         if cell.get("id") in replaced:
-            merged.extend(runs[cell["id"]].cells)
+            for written in runs[cell["id"]].cells:
+                stamp_agent_cell(written)
+                merged.append(written)
     return merged
 
 
@@ -261,10 +333,14 @@ def _ensure_cell_ids(nb: Any) -> None:
 
 
 def _failure(nb: Any, cell_id: str | None, exc: BaseException) -> CellFailure:
-    position = next((i + 1 for i, c in enumerate(nb.cells) if c.get("id") == cell_id), 0)
     if isinstance(exc, CellExecutionError):
-        return CellFailure(position, cell_id or "?", exc.ename, exc.evalue)
-    return CellFailure(position, cell_id or "?", type(exc).__name__, str(exc))
+        return _position(nb, cell_id, exc.ename, exc.evalue)
+    return _position(nb, cell_id, type(exc).__name__, str(exc))
+
+
+def _position(nb: Any, cell_id: str | None, ename: str, evalue: str) -> CellFailure:
+    position = next((i + 1 for i, c in enumerate(nb.cells) if c.get("id") == cell_id), 0)
+    return CellFailure(position, cell_id or "?", ename, evalue)
 
 
 def _write_atomically(nb: Any, output: Path) -> None:

@@ -21,6 +21,7 @@ class AgentSession:
         self._key: tuple | None = None
         self._tracker: Any = None
         self._channel: Any = None
+        self._notebooks: Any = None
         self.sandboxes: dict[str, Any] = {}
         """Providers started by ``%%sandbox`` cells before an agent used them; an agent built for one takes it over."""
         self.background = BackgroundLoop()
@@ -112,7 +113,8 @@ class AgentSession:
         full_prompt = prompt + context_for_prompt(prompt, self.shell.user_ns)
         self.running = True
         try:
-            return runner.run(lambda: agent.run(full_prompt))
+            anchor = self._anchor_cell_id()
+            return runner.run(lambda: self._run_in_notebook(agent, full_prompt, runner, anchor))
         except BaseException:
             if recorder is not None:
                 self._restore_quietly(recorder)
@@ -126,6 +128,13 @@ class AgentSession:
                 real_llm.on_retry = None
             if getattr(agent.provider, "name", "") == "kernel":
                 agent.provider.main_thread_runner = None
+
+    async def _run_in_notebook(self, agent: Any, prompt: str, runner: KernelRunner, anchor: str | None) -> RunResult:
+        """The run, with the notebook's outline, variables and changes, and the notebook tools for this run."""
+        from ..notebook.workspace import NotebookConnector, run_in_notebook
+
+        self._notebooks = self._notebooks or NotebookConnector(self.shell)
+        return await run_in_notebook(agent, prompt, self._notebooks, runner.call_on_main, runner.run_on_main, anchor)
 
     @staticmethod
     def _restore_quietly(recorder: Any) -> None:

@@ -1,6 +1,7 @@
 """Compact descriptions of kernel variables named in a prompt as ``{name}`` or ``@name``."""
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -34,6 +35,20 @@ def context_for_prompt(prompt: str, namespace: dict[str, Any]) -> str:
     if not parts:
         return ""
     return "\n\nKernel variables referenced in the request (live objects in the kernel):\n" + "\n\n".join(parts)
+
+
+def brief(value: Any) -> str:
+    """Type and shape or length, never the value: ``DataFrame (3, 2)``, ``list len 4``."""
+    type_name = type(value).__qualname__
+    if isinstance(value, type):
+        return "class"
+    if inspect.isroutine(value):
+        return "function"
+    shape = _safe_call(lambda: getattr(value, "shape", None) if hasattr(value, "__array__") or _is_dataframe(value) else None)
+    if isinstance(shape, tuple):
+        return f"{type_name} {shape}"
+    length = _safe_call(lambda: len(value)) if hasattr(type(value), "__len__") else None
+    return f"{type_name} len {length}" if isinstance(length, int) else type_name
 
 
 def _describe(name: str, value: Any) -> str:
@@ -71,7 +86,7 @@ def _safe_repr(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _safe_call(func: Any) -> str:
+def _safe_call(func: Any) -> Any:
     try:
         return func()
     except Exception as exc:  # a broken __repr__ must not break the prompt
