@@ -209,6 +209,14 @@ async def test_an_unreachable_server_is_one_line_naming_the_url_and_the_tries():
     assert "\n" not in message
 
 
+async def test_https_pointed_at_a_plain_http_port_is_one_line_and_not_retried():
+    with ScriptedServer(["never read"]) as server:
+        url = server.url.replace("http://", "https://")
+        with pytest.raises(LLMError) as caught:
+            await create_model("openai/m", model_kwargs={"api_base": url}).complete(USER, [])
+    assert str(caught.value) == f"cannot reach {url} (TLS failed: wrong version number)"
+
+
 @pytest.mark.parametrize("protocol", list(BASES))
 async def test_an_unknown_model_names_the_model_as_typed_and_the_host(protocol):
     with ScriptedServer([fault("status", status=404, message="model 'gpt-5-typo' not found")]) as server:
@@ -547,6 +555,7 @@ async def test_an_error_event_inside_a_stream_is_retried(protocol):
         model.on_retry = notices.append
         assert (await model.complete(USER, [], Deltas())).content == "fine"
     assert len(notices) == 1 and ("upstream overloaded" in notices[0].reason or "Overloaded" in notices[0].reason)
+    assert server.connections == 2, "the connection with the unread rest of the failed answer is not reused"
 
 
 async def test_a_tool_name_repeated_in_every_streamed_chunk_is_taken_once():

@@ -15,7 +15,7 @@ from typing import Any
 from ..llm import Usage
 from .base import NativeModel, arguments_object
 from .builder import ResponseBuilder
-from .failures import StatusFailure, one_line
+from .failures import StatusFailure, expect_object, one_line
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -202,8 +202,7 @@ def _add_usage(builder: ResponseBuilder, usage: dict[str, Any]) -> None:
 
 def _checked(answer: Any) -> dict[str, Any]:
     """The answer or event object; an error event (``overloaded_error`` mid-stream) is a failure, tried again."""
-    if not isinstance(answer, dict):
-        raise StatusFailure(502, f"an answer that is not a JSON object: {one_line(str(answer), 80)}")
+    answer = expect_object(answer)
     if answer.get("type") == "error":
         error = answer.get("error") or {}
         kind = error.get("type", "") if isinstance(error, dict) else ""

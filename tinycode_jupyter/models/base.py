@@ -6,6 +6,7 @@ deltas (``on_delta``), as on the litellm path.
 """
 from __future__ import annotations
 
+import abc
 import asyncio
 import json
 import logging
@@ -15,8 +16,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..json_limits import loads_bounded
 from ..accounting import ModelPrice, cost_text, estimated_usage
+from ..json_limits import loads_bounded
 from ..llm import DeltaCallback, LLMResponse, RetryCallback, RetryNotice, _clip, _is_loopback, notify_retry, refuse_unexpected_request
 from ..logging_setup import redact
 from .builder import IncompleteAnswer, ResponseBuilder
@@ -31,7 +32,7 @@ SEAM_OPTIONS = ("api_base", "base_url", "timeout", "num_retries", "retry_backoff
 MAX_RETRY_AFTER = 60.0
 
 
-class NativeModel:
+class NativeModel(abc.ABC):
     """A model reached over one HTTP protocol without litellm (subclasses: one per protocol)."""
 
     path = ""
@@ -62,24 +63,25 @@ class NativeModel:
         """The last list of tools, its length, and its encoding."""
 
     # --- for the protocols -----------------------------------------------------------
+    @abc.abstractmethod
     def request_body(self, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
         """The request without its tools (they are encoded once per list of tools, see :meth:`wire_tools`)."""
-        raise NotImplementedError
 
     def wire_tools(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The tool schemas (OpenAI-shaped) as this protocol's ``tools``."""
         return tools
 
+    @abc.abstractmethod
     def headers(self, api_key: str | None) -> dict[str, str]:
-        raise NotImplementedError
+        """The protocol's headers for ``api_key`` (None: no key)."""
 
+    @abc.abstractmethod
     async def read_whole(self, answer: Any, builder: ResponseBuilder) -> None:
         """Read a whole (non-streamed) answer, parsed from JSON, into ``builder``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def read_stream(self, lines: AsyncIterator[bytes], builder: ResponseBuilder) -> None:
-        """Read a streamed answer, line by line, into ``builder``; read every line (the connection is reused)."""
-        raise NotImplementedError
+        """Read a streamed answer, line by line, into ``builder``."""
 
     def not_found_hint(self) -> str:
         return ""
@@ -115,14 +117,17 @@ class NativeModel:
         """One try: the answer, and the prompt tokens it wrote to the cache (priced apart)."""
         started = time.perf_counter()
         answer = await self._http.request("POST", self.path, body, headers)
-        if answer.status >= 300:
-            message = self._redacted(server_message(await answer.read()))
-            raise StatusFailure(answer.status, message, retry_after_seconds(answer.headers))
         builder = ResponseBuilder(self.model, on_delta)
-        if on_delta is None:
-            await self.read_whole(self.parse_json(await answer.read()), builder)
-        else:
-            await self.read_stream(answer.lines(), builder)
+        try:
+            if answer.status >= 300:
+                message = self._redacted(server_message(await answer.read()))
+                raise StatusFailure(answer.status, message, retry_after_seconds(answer.headers))
+            if on_delta is None:
+                await self.read_whole(self.parse_json(await answer.read()), builder)
+            else:
+                await self.read_stream(answer.lines(), builder)
+        finally:
+            answer.close()  # a body left unread (an error event mid-stream, a cancelled run) ends its connection
         response = builder.finish()
         response.duration = time.perf_counter() - started
         return response, builder.cache_write_tokens

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import LLMAuthenticationError, LLMError, LLMTimeoutError, ModelNotFoundError
@@ -46,6 +47,13 @@ class StatusFailure(Exception):
     @property
     def retry(self) -> bool:
         return self.status in RETRY_STATUSES or self.status >= 500
+
+
+def expect_object(answer: Any) -> dict[str, Any]:
+    """``answer`` if it is a JSON object; anything else from the server is a bad gateway (tried again)."""
+    if not isinstance(answer, dict):
+        raise StatusFailure(502, f"an answer that is not a JSON object: {one_line(str(answer), 80)}")
+    return answer
 
 
 def can_retry(failure: TransportError | StatusFailure | IncompleteAnswer) -> bool:

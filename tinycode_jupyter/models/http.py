@@ -147,6 +147,7 @@ class Response:
         self._client, self._connection = client, connection
         self._keep = headers.get("connection", "").lower() != "close"
         self._started = False
+        self._finished = False
 
     async def read(self) -> bytes:
         """The whole body."""
@@ -175,11 +176,18 @@ class Response:
             async for part in self._framed():
                 yield part
         except BaseException:
-            self._connection.close()
+            self.close()
             raise
+        self._finished = True
         if self._keep:
             self._client.release(self._connection)
         else:
+            self._connection.close()
+
+    def close(self) -> None:
+        """Give up on what is left of the body (if anything): the connection is closed, never reused."""
+        if not self._finished:
+            self._finished = True
             self._connection.close()
 
     def _framed(self) -> AsyncIterator[bytes]:
@@ -330,6 +338,8 @@ def _os_error(exc: OSError, reached: bool) -> TransportError:
 
     if isinstance(exc, ssl.SSLCertVerificationError):
         return TransportError(f"its TLS certificate is not trusted: {exc.verify_message}", retry=False, reached=reached)
+    if isinstance(exc, ssl.SSLError):  # e.g. https:// pointed at a plain-HTTP port
+        return TransportError(f"TLS failed: {(exc.reason or str(exc)).lower().replace('_', ' ')}", retry=False, reached=reached)
     if isinstance(exc, ConnectionRefusedError):
         return TransportError("connection refused", retry=True, reached=reached)
     if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):

@@ -16,7 +16,7 @@ from ..errors import ConfigurationError
 from ..llm import Usage
 from .base import NativeModel, arguments_object
 from .builder import ResponseBuilder
-from .failures import StatusFailure, one_line
+from .failures import StatusFailure, expect_object, one_line
 
 TOP_LEVEL_OPTIONS = frozenset({"format", "keep_alive", "think"})
 
@@ -98,8 +98,7 @@ def _base64_image(part: dict[str, Any]) -> str:
 
 
 def _checked(answer: Any) -> dict[str, Any]:
-    if not isinstance(answer, dict):
-        raise StatusFailure(502, f"an answer that is not a JSON object: {one_line(str(answer), 80)}")
+    answer = expect_object(answer)
     if answer.get("error"):
         raise StatusFailure(500, one_line(str(answer["error"])))
     return answer

@@ -13,7 +13,7 @@ from typing import Any
 from ..llm import Usage
 from .base import NativeModel
 from .builder import ResponseBuilder
-from .failures import StatusFailure, one_line
+from .failures import StatusFailure, expect_object, one_line
 
 
 class OpenAIChatModel(NativeModel):
@@ -77,8 +77,7 @@ class OpenAIChatModel(NativeModel):
 
 def _checked(answer: Any) -> dict[str, Any]:
     """The answer object; an error reported inside a 200 answer (some servers stream them) is a failure."""
-    if not isinstance(answer, dict):
-        raise StatusFailure(502, f"an answer that is not a JSON object: {one_line(str(answer), 80)}")
+    answer = expect_object(answer)
     error = answer.get("error")
     if error:
         message = error.get("message") if isinstance(error, dict) else error
