@@ -275,6 +275,16 @@ async def test_retries_show_one_status_line_per_try_and_log_no_warning(caplog):
     assert [r.levelname for r in caplog.records if r.name.startswith("tinycode_jupyter")] == ["INFO", "INFO"]
 
 
+async def test_litellms_retries_reach_the_same_status_callback_and_log_no_warning(caplog):
+    with ScriptedServer([fault("status", status=503, message="overloaded"), say("back")]) as server, caplog.at_level(logging.INFO, "tinycode_jupyter"):
+        model = create_model("openai/scripted", api_key="k", model_kwargs={"api_base": server.url, "retry_backoff": 0.01, "force_litellm": True})
+        notices: list[RetryNotice] = []
+        model.on_retry = notices.append
+        assert (await model.complete(USER, [])).content == "back"
+    assert [(n.attempt, n.tries) for n in notices] == [(1, 5)] and "overloaded" in notices[0].reason
+    assert not [r for r in caplog.records if r.name.startswith("tinycode_jupyter") and r.levelno >= logging.WARNING]
+
+
 class RecordingBlock:
     """A display area that keeps what it was asked to show."""
 
