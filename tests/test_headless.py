@@ -1,6 +1,7 @@
 """`tinycode run`: real kernels through nbclient, a loopback scripted model, the saved notebook checked cell by cell."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -38,6 +39,11 @@ def text_of(cell) -> str:
 
 def tag(cell) -> dict:
     return cell.metadata.get("tinycode", {})
+
+
+def unmarked(source: str) -> str:
+    """A cell's source without the answered marker the kernel writes on an agent cell's first line."""
+    return re.sub(r" --answered \S+", "", source)
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +88,15 @@ def test_a_rerun_replaces_the_previous_agent_cells_and_never_touches_user_cells(
     nb.cells.insert(3, users_own)  # after the agent's code cell, before its answer
     nbformat.write(nb, rerun)
     (tmp_path / "agent_code_runs.txt").write_text("first\n")
-    old_user_cells = {c.id: (c.source, c.metadata) for c in nb.cells if not tag(c)}
+    old_user_cells = {c.id: (unmarked(c.source), c.metadata) for c in nb.cells if not tag(c)}
 
     server.add(call("run_python", {"code": SECOND_CODE}), say("Now the total is 60."))
-    assert main(["run", str(rerun), "-o", str(tmp_path / "again.ipynb")]) == 0
+    assert main(["run", str(rerun), "--rerun", "-o", str(tmp_path / "again.ipynb")]) == 0
 
     saved = cells(tmp_path / "again.ipynb")
     assert len(saved) == len(nb.cells)
     assert [c.id for c in saved if not tag(c)] == ["setup", "agent", "between", "after"]
-    assert {c.id: (c.source, c.metadata) for c in saved if not tag(c)} == old_user_cells
+    assert {c.id: (unmarked(c.source), c.metadata) for c in saved if not tag(c)} == old_user_cells
     written = [c for c in saved if tag(c)]
     assert [c.source for c in written] == [SECOND_CODE, "Now the total is 60."]
     assert [c.id for c in saved[2:4]] == [c.id for c in written]  # right below the agent cell
@@ -103,7 +109,7 @@ def test_a_rerun_replaces_the_previous_agent_cells_and_never_touches_user_cells(
 def test_a_failing_agent_run_keeps_the_previous_agent_cells(first_run, server, tmp_path, capsys):
     folder, _, _, _ = first_run
     nb = nbformat.read(folder / "analysis.out.ipynb", as_version=4)
-    nb.cells[1].source = nb.cells[1].source.replace("--api-base", "--replay no-such-cassette.json --api-base")
+    nb.cells[1].source = nb.cells[1].source.replace("--api-base", "--rerun --replay no-such-cassette.json --api-base")
     nbformat.write(nb, tmp_path / "analysis.ipynb")
 
     code = main(["run", str(tmp_path / "analysis.ipynb")])

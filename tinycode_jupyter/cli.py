@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     output = source if args.inplace else Path(args.output) if args.output else default_output_path(source)
     try:
         outcome = run_file(source, output, timeout=args.timeout or None, kernel_name=args.kernel,
-                           allow_edits=args.allow_edits, allow_errors=args.allow_errors)  # fmt: skip
+                           allow_edits=args.allow_edits, allow_errors=args.allow_errors, rerun=args.rerun)  # fmt: skip
     except (OSError, ValueError) as exc:
         print(f"error: cannot read {source}: {exc}", file=sys.stderr)
         return 2
@@ -100,9 +100,12 @@ def _add_run_command(commands: Any) -> None:
         help="execute a notebook headless, writing the agent's cells into the saved copy",
         description="Execute every cell of NOTEBOOK in a fresh kernel started in the notebook's folder, like "
         "JupyterLab with the tinycode extension: each %%agent cell's code cells (with outputs) and answer are "
-        "written right below it. Cells written by an earlier run of an agent cell are not executed again; they are "
-        "replaced by the new run's cells, or kept when the agent cell fails or writes none. Your own cells are "
-        "never moved or edited unless --allow-edits. The agent's notebook tools (read_cells, insert_cell, edit_cell, "
+        "written right below it, and the agent cell is marked answered (--answered on its first line). An answered "
+        "agent cell is not asked again: no model call, and its cells run as ordinary cells, unless its prompt or "
+        "options changed, its cells are gone, or --rerun is given. When an agent cell is asked again, the cells of "
+        "its earlier run are not executed; they are replaced by the new run's cells, or kept when the agent cell "
+        "fails or writes none. Your own cells are never moved or edited (an agent cell gets only its marker) "
+        "unless --allow-edits. The agent's notebook tools (read_cells, insert_cell, edit_cell, "
         "delete_cell, run_cells) act on the notebook being executed, and each change is recorded in its metadata. "
         "Execution stops at the first failing cell (unless --allow-errors); the notebook is still written.",
         epilog="exit status: 0 all cells ran (or failed under --allow-errors); 1 a cell failed (its position, id and "
@@ -121,6 +124,8 @@ def _add_run_command(commands: Any) -> None:
                      "without it the agent is told such a change needs your approval, and your cells stay as they are")  # fmt: skip
     run.add_argument("--allow-errors", action="store_true", help="go on past failing cells, like nbconvert --allow-errors; "
                      "each failure is printed as a warning and the exit status is 0")  # fmt: skip
+    run.add_argument("--rerun", action="store_true", help="ask every agent cell again, also those answered earlier, "
+                     "and replace their cells")  # fmt: skip
     run.set_defaults(handler=_run)
 
 

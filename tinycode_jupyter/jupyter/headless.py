@@ -14,9 +14,14 @@ JupyterLab does), and:
   applies them once execution ends, so each agent cell's code cells and answer sit right below it.
 
 The merge rules are the extension's:
-- cells from an earlier run of an agent cell (still the agent's: see
+- an answered agent cell (:mod:`.answered`) is not asked again: the cells its earlier run wrote
+  are executed as ordinary cells and kept. The cell is asked again with ``rerun`` (each execute
+  request then carries ``metadata.tinycode.rerun``), when none of those cells is left, or when
+  its prompt or options changed; the kernel's ``set_next_input`` replace payload (the new
+  marker) is applied to the agent cell's source, as JupyterLab does;
+- cells from an earlier run of an agent cell that was asked again (still the agent's: see
   :func:`tinycode_jupyter.notebook.records.is_agent_cell`) are not executed, since the agent cell
-  makes them again; they are replaced by the new run's cells, and kept when the agent cell failed
+  made them again; they are replaced by the new run's cells, and kept when the agent cell failed
   or made none;
 - a user's copy of an agent cell, or an agent cell the user edited, is the user's: it is executed
   like any user cell and never replaced or removed;
@@ -39,6 +44,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from ..notebook import protocol as notebook_protocol
 from ..notebook.document import NotebookDocument
 from ..notebook.records import anchor_of, stamp_agent_cell, tinycode_of
+from .answered import apply_replace_payload, needs_rerun, rerun_metadata
 from .comm_protocol import METADATA_KEY, TARGET, VERSION
 
 if TYPE_CHECKING:
@@ -134,7 +140,8 @@ class HeadlessClient(NotebookClient):
     and changes, holding the same cell objects.
     """
 
-    def __init__(self, nb: Any, document: Any = None, allow_edits: bool = False, name: str = "", **kwargs: Any) -> None:
+    def __init__(self, nb: Any, document: Any = None, allow_edits: bool = False, name: str = "", rerun: bool = False,
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(nb, **kwargs)
         self.comm_open_handlers[TARGET] = self._open_cells_comm
         self.comm_open_handlers[notebook_protocol.TARGET] = self._open_notebook_comm
@@ -146,6 +153,10 @@ class HeadlessClient(NotebookClient):
         self.errors: list[tuple[str, str, str]] = []
         """``(cell id, error name, message)`` of each failed cell, in order."""
         self.on_cell_error = self._note_error
+        self.rerun = rerun
+        """Ask every agent cell again, answered or not (``tinycode run --rerun``)."""
+        self._asks_again = False
+        self.on_cell_executed = self._apply_payload
 
     async def async_start_new_kernel_client(self) -> Any:
         kc = await super().async_start_new_kernel_client()
@@ -184,7 +195,8 @@ class HeadlessClient(NotebookClient):
         """``kc.execute`` as JupyterLab sends it: the cell's id in the request's metadata."""
         content = {"code": code, "silent": False, "store_history": store_history, "user_expressions": {},
                    "allow_stdin": False, "stop_on_error": stop_on_error}  # fmt: skip
-        message = self._kernel.session.msg("execute_request", content, metadata={"cellId": self.executing_cell_id})
+        metadata: dict[str, Any] = {"cellId": self.executing_cell_id, **(rerun_metadata() if self._asks_again else {})}
+        message = self._kernel.session.msg("execute_request", content, metadata=metadata)
         self._kernel.shell_channel.send(message)
         return message["header"]["msg_id"]
 
@@ -192,7 +204,10 @@ class HeadlessClient(NotebookClient):
                                  store_history: bool = True) -> Any:  # fmt: skip
         if self.document.was_deleted(cell):
             return cell  # the agent deleted it (the record is in the notebook's metadata)
+        if anchor_of(cell) in self.agent_runs:
+            return cell  # its agent cell was asked again: the new run's cells replace it
         self.executing_cell_id = cell.get("id")
+        self._asks_again = self.rerun or needs_rerun(cell, self.document.nb.cells)
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except FailureError as exc:
@@ -201,6 +216,10 @@ class HeadlessClient(NotebookClient):
             raise
         finally:
             self.executing_cell_id = None
+
+    def _apply_payload(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        """An agent cell's answered marker (a ``set_next_input`` replace payload), applied as JupyterLab does."""
+        apply_replace_payload(cell, execute_reply)
 
     def _note_error(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
         content = execute_reply.get("content", {})
@@ -241,23 +260,25 @@ class HeadlessClient(NotebookClient):
 
 
 def run_notebook(nb: Any, cwd: str | os.PathLike[str], timeout: float | None = None, kernel_name: str | None = None,
-                 allow_edits: bool = False, allow_errors: bool = False, name: str = "") -> RunOutcome:  # fmt: skip
+                 allow_edits: bool = False, allow_errors: bool = False, name: str = "",
+                 rerun: bool = False) -> RunOutcome:  # fmt: skip
     """Execute ``nb`` in a fresh kernel started in ``cwd``; ``nb`` is updated in place.
 
     ``allow_edits``: the agent may edit and delete the user's cells. ``allow_errors``: go on past
     failing cells (each is in :attr:`RunOutcome.errors`), like papermill and nbconvert.
+    ``rerun``: ask every agent cell again, also those answered earlier (:mod:`.answered`).
     """
     import nbformat
 
     _ensure_cell_ids(nb)
     agent_ids = _agent_cell_ids(nb.cells)
     previous = [c for c in nb.cells if anchor_of(c) in agent_ids]
-    work = nbformat.NotebookNode({**nb, "cells": [c for c in nb.cells if anchor_of(c) not in agent_ids]})
+    work = nbformat.NotebookNode({**nb, "cells": list(nb.cells)})
     options: dict[str, Any] = {"timeout": timeout, "record_timing": False, "resources": {"metadata": {"path": os.fspath(cwd)}},
                                "allow_errors": allow_errors}  # fmt: skip
     if kernel_name:
         options["kernel_name"] = kernel_name
-    client = HeadlessClient(work, document=nb, allow_edits=allow_edits, name=name, **options)
+    client = HeadlessClient(work, document=nb, allow_edits=allow_edits, name=name, rerun=rerun, **options)
     failure = None
     try:
         client.execute()
@@ -272,14 +293,15 @@ def run_notebook(nb: Any, cwd: str | os.PathLike[str], timeout: float | None = N
 
 
 def run_file(path: str | os.PathLike[str], output: str | os.PathLike[str], timeout: float | None = None,
-             kernel_name: str | None = None, allow_edits: bool = False, allow_errors: bool = False) -> RunOutcome:  # fmt: skip
+             kernel_name: str | None = None, allow_edits: bool = False, allow_errors: bool = False,
+             rerun: bool = False) -> RunOutcome:  # fmt: skip
     """Run the notebook at ``path`` (kernel started in its folder) and write the result to ``output``."""
     import nbformat
 
     source = Path(path)
     nb = nbformat.read(source, as_version=4)
     outcome = run_notebook(nb, cwd=source.resolve().parent, timeout=timeout, kernel_name=kernel_name,
-                           allow_edits=allow_edits, allow_errors=allow_errors, name=source.name)  # fmt: skip
+                           allow_edits=allow_edits, allow_errors=allow_errors, name=source.name, rerun=rerun)  # fmt: skip
     nbformat.validate(nb)
     _write_atomically(nb, Path(output))
     return outcome
