@@ -153,10 +153,10 @@ def test_send_streams_the_run_into_the_transcript_and_keeps_the_conversation(cha
     frontend.wait_idle(chat.send("Put the sum of column a of {df} in `total`."))
 
     shown = chat.text()
-    for expected in ["**You:** Put the sum of column a of {df} in `total`.", "Summing column a.", "▶ run_python",
-                     "total = int(df['a'].sum())", "total 6", "The total of **a** is 6.", "completion tokens"]:  # fmt: skip
+    for expected in ["**You:** Put the sum of column a of {df} in `total`.", "Summing column a.", "✓ run_python",
+                     "total 6", "The total of **a** is 6.", "completion tokens"]:  # fmt: skip  (a step's plain text is its line)
         assert expected in shown
-    assert shown.index("▶ run_python") < shown.index("total 6") < shown.index("The total of **a** is 6.")
+    assert shown.index("✓ run_python") < shown.index("The total of **a** is 6.")  # the finished step, folded to a line
     assert chat.state(chat.prompt)["value"] == ""
     assert chat.state(chat.send_button)["disabled"] is False and chat.state(chat.stop_button)["disabled"] is True
     assert frontend.run("print(total)").strip() == "6"  # the agent's code ran in the user's namespace

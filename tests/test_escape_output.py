@@ -250,14 +250,14 @@ def attacked_cell(kernel, server):
 
 
 def test_cell_output_of_a_tool_that_closes_its_code_fence_stays_inside_it(attacked_cell):
-    [shown] = [m for m in attacked_cell if m.startswith("output:")]
+    [shown] = [m for m in attacked_cell if m.startswith("<details>")]  # the finished step: its code and output
     assert "\n```\n" in inner_lines(shown)  # the output really has a line that would close a ``` fence
     rendered = assert_inert(shown)
     assert rendered.only_in_code("in-output.png") and rendered.only_in_code("**not bold**")
 
 
 def test_cell_code_that_closes_its_code_fence_stays_inside_it(attacked_cell):
-    [shown] = [m for m in attacked_cell if "▶ run_python" in m]
+    shown = next(m for m in attacked_cell if "▶ run_python" in m)  # the step while it runs (updated as it prints)
     assert "\n```\n" in inner_lines(shown)
     rendered = assert_inert(shown)
     assert rendered.only_in_code("in-code.png")

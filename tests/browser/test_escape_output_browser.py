@@ -119,6 +119,7 @@ def test_agent_cell_output_shows_fence_closing_output_and_markup_from_the_model_
     model_server.add(*script("cell"))
     page.locator(f"{PANEL} .jp-Notebook").focus()
     index = run_cell_and_wait(page, "%%agent\nGo.", timeout_ms=60_000)
+    page.locator(f"{PANEL} .jp-Notebook .jp-Cell").nth(index).locator("summary", has_text="run_python").click()  # open the step
     screenshot(page, "test_agent_cell_output_shows_fence_closing_output_and_markup_from_the_model_as_text")
 
     cell = f"{PANEL} .jp-Notebook .jp-Cell:nth-child({index + 1}) .jp-OutputArea"

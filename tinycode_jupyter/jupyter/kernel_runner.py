@@ -5,9 +5,14 @@ magic. :class:`KernelRunner` runs the agent's coroutine in a worker thread with
 its own loop, while the kernel's main thread executes code (so interrupts,
 display and matplotlib behave as in a cell), applies UI updates, and pumps
 pending comm/widget messages (Stop buttons, approvals, frontend replies; see
-:mod:`.message_pump`). **Kernel → Interrupt** raises KeyboardInterrupt on the main
-thread, and :meth:`KernelRunner.cancel` (a Stop button) does the same from any
-thread: the agent is cancelled and the kernel stays usable.
+:mod:`.message_pump`). The kernel shows busy for the whole run (:mod:`.busy_status`).
+
+**Kernel → Interrupt** (or :meth:`KernelRunner.cancel`, a Stop button) during a step stops
+that step, which ends with what it did until then: its call is in the run's record and its
+cell is written, because it changed the kernel's state; the run then stops at the next tool
+or model call (:class:`.step_stop.StopAfterInterruptedStep`). Between steps, or when a step does not
+stop within :data:`STEP_STOP_SECONDS`, or at a second interrupt, the agent is cancelled at
+once. Either way the cell fails with ``RunCancelled`` and the kernel stays usable.
 """
 from __future__ import annotations
 
@@ -17,18 +22,30 @@ import logging
 import queue
 import signal
 import threading
-from typing import Any, Callable, Coroutine, TypeVar
+import time
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Sequence, TypeVar
 
 from ..errors import RunCancelled
+from ..providers.base import StepInterrupted
 from .background_loop import BackgroundLoop
+from .busy_status import busy_while_running
 from .message_pump import Pump, pending_comm_messages
+
+if TYPE_CHECKING:
+    from .step_stop import StopAfterInterruptedStep
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 POLL_SECONDS = 0.02
 CANCEL_GRACE_SECONDS = 0.8
+STEP_STOP_SECONDS = 3.0
+"""How long an interrupted step may take to stop and hand back its result before the agent is cancelled."""
 INTERRUPTED = "The run was interrupted; the kernel is ready. The transcript so far is in agent.last_run."
 STOPPED = "The run was stopped; the kernel is ready. The transcript so far is in agent.last_run."
+
+
+class _StepDidNotStop(Exception):
+    """An interrupted step did not hand back its result in time."""
 
 
 class KernelRunner:
@@ -45,6 +62,34 @@ class KernelRunner:
         self._active = False
         self._executing = False
         self._stop_requested = False
+        self._watch: StopAfterInterruptedStep | None = None
+        self._provider: Any = None
+        self._live: list[Any] = []
+        self._stop_deadline: float | None = None
+
+    # --- around one run (called on the main thread) ----------------------------------------
+    def attach(self, agent: Any, hooks: Sequence[Any]) -> None:
+        """For the next run of ``agent``: stop it after an interrupted step, and send what a step
+        prints to the hook that shows it live (one with ``show_output``)."""
+        from .step_stop import StopAfterInterruptedStep
+
+        self._watch = StopAfterInterruptedStep()
+        agent.add_callback(self._watch)
+        self._provider = agent.provider
+        self._live = [hook for hook in hooks if hasattr(hook, "show_output")]
+        if hasattr(agent.provider, "on_output"):
+            agent.provider.on_output = self._live[0].show_output if self._live else None
+
+    def detach(self, agent: Any) -> None:
+        """Undo :meth:`attach` after the run."""
+        if self._watch is not None:
+            agent.remove_callback(self._watch)
+        if hasattr(agent.provider, "on_output"):
+            agent.provider.on_output = None
+        for hook in self._live:
+            if hasattr(hook, "close"):
+                hook.close()
+        self._watch, self._provider, self._live = None, None, []
 
     # --- called from the worker thread ----------------------------------------------
     async def run_on_main(self, func: Callable[[], T]) -> T:
@@ -64,16 +109,19 @@ class KernelRunner:
 
     # --- called from any thread ---------------------------------------------------------
     def cancel(self) -> None:
-        """Stop the run (a Stop button): cancel the agent's task, and interrupt a step running on the main thread."""
+        """Stop the run (a Stop button): the running step first (it keeps what it did), else the agent at once."""
         with self._state:
             if not self._active:
                 return
             self._stop_requested = True
-            if self._loop is not None and self._task is not None:
-                self._loop.call_soon_threadsafe(self._task.cancel)
             main_ident = self._main_thread.ident  # set: the main thread is always running
             if self._executing and main_ident is not None and threading.current_thread() is not self._main_thread:
-                signal.pthread_kill(main_ident, signal.SIGINT)
+                signal.pthread_kill(main_ident, signal.SIGINT)  # the step gets KeyboardInterrupt, as in a cell
+                return
+            if self._stop_step():
+                return
+            if self._loop is not None and self._task is not None:
+                self._loop.call_soon_threadsafe(self._task.cancel)
 
     # --- called on the main thread ----------------------------------------------------
     def run(self, make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -99,22 +147,57 @@ class KernelRunner:
                 done.set_exception(exc)
 
         with self._state:
-            self._active, self._stop_requested = True, False
+            self._active, self._stop_requested, self._stop_deadline = True, False, None
         if self.background is not None:
             done = self.background.submit(main())
         else:
             threading.Thread(target=worker, name="tinycode-agent", daemon=True).start()
-        with pending_comm_messages() as pump:
+        with pending_comm_messages() as pump, busy_while_running():
             try:
-                self._serve_until(done, pump)
-            except KeyboardInterrupt:
-                self._cancel(done)
-                raise RunCancelled(STOPPED if self._stop_requested else INTERRUPTED) from None
+                self._serve(done, pump)
             finally:
                 self._deactivate()
         if done.cancelled() or isinstance(done.exception(), asyncio.CancelledError):
-            raise RunCancelled(STOPPED if self._stop_requested else INTERRUPTED)
+            raise RunCancelled(self._stop_message())
         return done.result()
+
+    def _stop_message(self) -> str:
+        return STOPPED if self._stop_requested else INTERRUPTED
+
+    def _serve(self, done: concurrent.futures.Future, pump: Pump) -> None:
+        """Serve until the run ends; an interrupt stops the running step first, the agent if there is none."""
+        while True:
+            try:
+                self._serve_until(done, pump)
+                return
+            except KeyboardInterrupt:
+                with self._state:
+                    stopping = self._stop_step()
+                if stopping:
+                    continue
+            except _StepDidNotStop:
+                pass
+            self._cancel(done)
+            raise RunCancelled(self._stop_message()) from None
+
+    def _stop_step(self) -> bool:
+        """Ask the provider to stop a step it runs off the main thread (a sandbox); False if there is none to stop.
+
+        Call with ``_state`` held. A step of the kernel provider runs on the main thread and gets the
+        interrupt itself (:class:`StepInterrupted`); one that is already stopping is not asked twice.
+        """
+        watch, provider, loop = self._watch, self._provider, self._loop
+        if watch is None or watch.step is None or watch.stop_message is not None or loop is None:
+            return False
+        if getattr(provider, "name", "") == "kernel":
+            return False
+        self._step_was_interrupted(watch)
+        asyncio.run_coroutine_threadsafe(provider.interrupt(), loop)
+        return True
+
+    def _step_was_interrupted(self, watch: StopAfterInterruptedStep) -> None:
+        watch.stop_message = self._stop_message()
+        self._stop_deadline = time.monotonic() + STEP_STOP_SECONDS
 
     def _deactivate(self) -> None:
         """After this, :meth:`cancel` sends no more interrupts; one already on its way is absorbed here."""
@@ -128,6 +211,9 @@ class KernelRunner:
 
     def _serve_until(self, done: concurrent.futures.Future, pump: Pump) -> None:
         while not done.done():
+            deadline = self._stop_deadline
+            if deadline is not None and time.monotonic() > deadline:
+                raise _StepDidNotStop
             self._serve_one(timeout=POLL_SECONDS)
             pump(5)
         self._drain()
@@ -145,10 +231,18 @@ class KernelRunner:
         self._executing = True
         try:
             future.set_result(func())
+        except StepInterrupted as interrupted:
+            watch = self._watch
+            if watch is None:  # no run to stop after the step: stop it now
+                future.set_exception(RunCancelled(self._stop_message()))
+                raise
+            with self._state:
+                self._step_was_interrupted(watch)
+            future.set_result(interrupted.result)  # the step ends with what it did; the run stops after it
         except KeyboardInterrupt:
             # the user's interrupt: the agent sees a typed error (a KeyboardInterrupt inside an
             # asyncio task would take its event loop down), and the main thread stops the run
-            future.set_exception(RunCancelled(STOPPED if self._stop_requested else INTERRUPTED))
+            future.set_exception(RunCancelled(self._stop_message()))
             raise
         except BaseException as exc:  # the step's own failure goes back to the agent
             future.set_exception(exc)

@@ -108,6 +108,7 @@ class AgentSession:
             agent.provider.main_thread_runner = runner.run_on_main
         for hook in hooks:
             agent.add_callback(hook)
+        runner.attach(agent, hooks)  # interrupts stop the running step first; its printed output streams
         if hasattr(real_llm, "on_retry"):  # retries show on the cell's status line
             real_llm.on_retry = next((h.show_retry for h in hooks if hasattr(h, "show_retry")), None)
         full_prompt = prompt + context_for_prompt(prompt, self.shell.user_ns)
@@ -123,6 +124,7 @@ class AgentSession:
             self.running = False
             for hook in hooks:
                 agent.remove_callback(hook)
+            runner.detach(agent)
             agent.llm = real_llm
             if hasattr(real_llm, "on_retry"):
                 real_llm.on_retry = None
@@ -151,11 +153,9 @@ class AgentSession:
         from .writeback import JupyterNotebookCallback
 
         channel = self.cells_channel(runner)
-        return [
-            CellOutput(runner.call_on_main),
-            JupyterNotebookCallback(self._anchor_cell_id(), channel, self._set_next_input, runner.call_on_main,
-                                    on_answered),
-        ]
+        writeback = JupyterNotebookCallback(self._anchor_cell_id(), channel, self._set_next_input, runner.call_on_main,
+                                            on_answered)  # fmt: skip
+        return [CellOutput(runner.call_on_main, figures_below=lambda: writeback.live), writeback]
 
     def cells_channel(self, runner: KernelRunner) -> Any:
         """The kernel's cell-insertion channel (one per session, so the frontend handshake happens once),

@@ -14,6 +14,8 @@ from typing import Any, Awaitable, Callable, ClassVar
 
 ToolHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 """Called by a provider when code inside it calls a custom tool by name."""
+OutputCallback = Callable[[str, str], None]
+"""Called by a provider with ``(stream, text)`` (``"stdout"`` or ``"stderr"``) as a step prints, on any thread."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,19 @@ class ExecResult:
     def ok(self) -> bool:
         return self.error is None and not self.timed_out and not self.exit_code
 
+    @property
+    def interrupted(self) -> bool:
+        """The step was stopped before it finished (an interrupt or its timeout) and what it did until then stays."""
+        stopped = self.timed_out or (self.error is not None and self.error.name == "KeyboardInterrupt")
+        return stopped and not self.state_lost
+
+
+class StepInterrupted(KeyboardInterrupt):
+    """The user interrupted a step: the run stops, and ``result`` holds what the step did until then."""
+
+    def __init__(self, result: ExecResult) -> None:
+        super().__init__()
+        self.result = result
 
 class Provider(abc.ABC):
     """Base class of execution providers.

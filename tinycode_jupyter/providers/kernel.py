@@ -29,7 +29,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from ..errors import ConfigurationError
 from . import fileops
-from .base import Capabilities, ExecError, ExecResult, Provider, ToolHandler
+from .base import Capabilities, ExecError, ExecResult, OutputCallback, Provider, StepInterrupted, ToolHandler
 from .worker import DEFAULTS as WORKER_DEFAULTS
 from .worker import head_and_tail, kill_process_tree, shorten, subreaper_preexec
 
@@ -51,6 +51,8 @@ class KernelProvider(Provider):
         super().__init__(workdir, **config)
         self.shell = shell
         self.main_thread_runner: MainThreadRunner | None = None
+        self.on_output: OutputCallback | None = None
+        """Told what a step prints as it prints it, on the thread that prints (the cell's live view)."""
         self._running = False
         self._exec_thread: int | None = None
         self._injected: dict[str, object] = {}
@@ -159,6 +161,7 @@ class KernelProvider(Provider):
             sys.displayhook = shell.display_trap.hook = capture.displayhook
             shell._showtraceback = capture.showtraceback
             with capture_output(display=True) as captured:
+                _tee_output(self.on_output)
                 outcome = shell.run_cell(code, store_history=False, silent=False)
         finally:
             if previous_handler is not None:
@@ -170,9 +173,7 @@ class KernelProvider(Provider):
             sys.displayhook, shell.display_trap.hook = saved[0], saved[1]
             _restore_attr(shell, "_showtraceback", saved[2])
         timed_out = timer is not None and timer.did_interrupt
-        if isinstance(outcome.error_in_exec, KeyboardInterrupt) and not timed_out:
-            raise KeyboardInterrupt  # the user's interrupt: stop the run, not just this step
-        return ExecResult(
+        result = ExecResult(
             stdout=shorten(captured.stdout, MAX_OUTPUT_CHARS),
             stderr=shorten(captured.stderr, MAX_OUTPUT_CHARS),
             displays=[dict(output.data) for output in captured.outputs],
@@ -181,6 +182,9 @@ class KernelProvider(Provider):
             timed_out=timed_out,
             duration=time.perf_counter() - started,
         )
+        if isinstance(outcome.error_in_exec, KeyboardInterrupt) and not timed_out:
+            raise StepInterrupted(result)  # the user's interrupt: stop the run, not just this step
+        return result
 
     def _arm_timeout(self, timeout: float | None) -> "_InterruptTimer | None":
         if not timeout:
@@ -249,6 +253,31 @@ class _ExecutionCapture:
         if exc is None:
             return None
         return ExecError(type(exc).__name__, str(exc), self.traceback_text or f"{type(exc).__name__}: {exc}")
+
+
+class _Tee:
+    """A captured stream that also tells ``on_output`` what is written to it."""
+
+    def __init__(self, stream: Any, name: str, on_output: OutputCallback) -> None:
+        self._stream, self._name, self._on_output = stream, name, on_output
+
+    def write(self, text: str) -> int:
+        written = self._stream.write(text)
+        try:
+            self._on_output(self._name, text)
+        except Exception:  # a broken live view must not fail the step
+            log.exception("the live output callback failed")
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _tee_output(on_output: OutputCallback | None) -> None:
+    """Inside ``capture_output``: what the step prints also goes to ``on_output`` (``capture_output`` restores the streams)."""
+    if on_output is not None:
+        sys.stdout = _Tee(sys.stdout, "stdout", on_output)
+        sys.stderr = _Tee(sys.stderr, "stderr", on_output)
 
 
 def _make_interruptible() -> Any:

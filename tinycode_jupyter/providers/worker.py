@@ -10,6 +10,9 @@ Protocol: one JSON object per line. The host sends requests
 ...}``. ``{"op": "interrupt", "id"}`` stops request ``id`` and is not answered.
 While code runs, the worker may send ``{"type": "tool_call", "id", "name",
 "args"}`` and waits for ``{"type": "tool_result", "id", "ok", "value" | "error"}``.
+An ``exec`` or ``shell`` request with ``"stream_output": true`` also gets what the step
+prints while it runs, as ``{"type": "output", "id", "stream", "text"}`` (at most every
+0.2 s, before its result; the result still holds all of the output).
 
 At start-up the protocol channel moves off fds 0/1; fd 0 becomes /dev/null and
 fds 1/2 become pipes drained into bounded head+tail buffers, so anything user
@@ -121,6 +124,9 @@ class OutputCapture:
             self._buffers[read_end] = StreamBuffer(limit)
             self._poll.register(read_end, select.POLLIN)
         self._stdout, self._stderr = list(self._buffers.values())
+        self._names = dict(zip(self._buffers, ("stdout", "stderr")))
+        self.live: LiveOutput | None = None
+        """Also told what is written, while a step streams its output to the host."""
         for stream in (sys.stdout, sys.stderr):
             stream.reconfigure(line_buffering=True, write_through=False)  # type: ignore[union-attr]  # one write per line, not per print part
         threading.Thread(target=self._pump, name="tinycode-output", daemon=True).start()
@@ -145,6 +151,8 @@ class OutputCapture:
                 del self._buffers[fd]
                 return
             buffer.add(data)
+            if self.live is not None:
+                self.live.add(self._names[fd], data)
 
     def take(self) -> tuple[str, str]:
         """Everything written so far, as (stdout, stderr); the buffers start empty again."""
@@ -157,6 +165,55 @@ class OutputCapture:
             for fd in list(self._buffers):
                 self._drain(fd)
             return self._stdout.take(), self._stderr.take()
+
+
+class LiveOutput:
+    """Sends what the running step prints to the host, at most every :attr:`PERIOD` s, until :meth:`stop`."""
+
+    PERIOD = 0.2
+    MAX_TEXT = 16_000
+    """Characters of one stream sent per message at most (the tail of what came since the last one)."""
+
+    def __init__(self, channel: Channel) -> None:
+        import codecs
+
+        self._channel = channel
+        self._lock = threading.Lock()
+        self._request: object = None
+        self._pending = {name: "" for name in ("stdout", "stderr")}
+        self._decoders = {name: codecs.getincrementaldecoder("utf-8")("replace") for name in self._pending}
+        self._active = threading.Event()
+        threading.Thread(target=self._send_periodically, name="tinycode-live-output", daemon=True).start()
+
+    def start(self, request_id: object) -> None:
+        with self._lock:
+            self._request = request_id
+            for name, decoder in self._decoders.items():
+                decoder.reset()
+                self._pending[name] = ""
+        self._active.set()
+
+    def stop(self) -> None:
+        """After this, nothing more is sent for the step (a message being sent is sent first)."""
+        self._active.clear()
+        with self._lock:
+            self._request = None
+
+    def add(self, stream: str, data: bytes) -> None:
+        with self._lock:
+            if self._request is not None:
+                text = self._pending[stream] + self._decoders[stream].decode(data)
+                self._pending[stream] = text[-self.MAX_TEXT :]
+
+    def _send_periodically(self) -> None:
+        while True:
+            self._active.wait()
+            time.sleep(self.PERIOD)
+            with self._lock:
+                for stream, text in self._pending.items():
+                    if text and self._request is not None:
+                        self._channel.send({"type": "output", "id": self._request, "stream": stream, "text": text})
+                    self._pending[stream] = ""
 
 
 class Channel:
@@ -375,6 +432,7 @@ class Worker:
 
         self.channel = Channel(out_fd, config["max_message_bytes"])
         self.capture = OutputCapture(config["max_output_bytes"])
+        self.live = LiveOutput(self.channel)
         self.displays = Displays(config["max_display_bytes"])
         self.interrupter = Interrupter()
         self.operations: dict | None = None
@@ -429,10 +487,16 @@ class Worker:
 
     def _answer(self, request: dict) -> dict:
         request_id = request.get("id")
+        if request.get("stream_output") is True and request.get("op") in ("exec", "shell"):
+            self.live.start(request_id)
+            self.capture.live = self.live
         try:
             reply = self.handle(request)
         except BaseException as exc:  # a worker bug: report it, keep serving
             reply = {"error": error_dict(exc, with_traceback=True)}
+        finally:
+            self.capture.live = None
+            self.live.stop()
         self.interrupter.finished(request_id)
         reply.update(id=request_id, type="result")
         return reply

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from ..errors import ProviderError
-from .base import ToolHandler
+from .base import OutputCallback, ToolHandler
 from .worker import MessageError, decode_message, json_checked
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ _FUTURE_IMPORT = "from __future__ import annotations"
 _TIMEOUT_MARGIN = 0.1
 """Seconds the host waits past a step's timeout so the worker's own timer can interrupt first."""
 _READ_CHUNK = 1 << 18
+LIVE_TEXT_CHARS = 64_000
+"""Of one ``output`` message, the characters passed on at most (its tail)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -112,6 +114,7 @@ class WorkerClient:
         writer: ByteWriter,
         *,
         tool_handler: Callable[[], ToolHandler | None] = lambda: None,
+        on_output: Callable[[], OutputCallback | None] = lambda: None,
         max_message_bytes: int = 64_000_000,
         interrupt_grace: float = 1.0,
     ) -> None:
@@ -119,6 +122,8 @@ class WorkerClient:
         self._max_bytes = max_message_bytes
         self._writer = writer
         self._tool_handler = tool_handler
+        self._on_output = on_output
+        """Told what a step prints while it runs (requests with ``stream_output``)."""
         self._grace = interrupt_grace
         self._lock = asyncio.Lock()
         self._next_id = 0
@@ -260,6 +265,8 @@ class WorkerClient:
                 await self._send(_tool_failure(message["id"], "the step was cancelled"))
             elif kind == "tool_call":
                 await self._serve_tool(message)
+            elif kind == "output":
+                self._show_output(message, request_id if serve_tools else None)
             elif kind == "result" and message.get("id") == request_id:
                 return message
             else:
@@ -275,6 +282,18 @@ class WorkerClient:
             raise self._abort.result()
         self._pending_read = None
         return _parse(read.result())
+
+    def _show_output(self, message: dict[str, Any], request_id: int | None) -> None:
+        """Pass on live output of the running request (a cancelled one's is dropped); a malformed message is a breach."""
+        stream, text = message.get("stream"), message.get("text")
+        if stream not in ("stdout", "stderr") or not isinstance(text, str):
+            raise WorkerProtocolError(f"malformed output message from the worker: {_preview(message)}")
+        on_output = self._on_output()
+        if message.get("id") == request_id and on_output is not None:
+            try:
+                on_output(stream, text[-LIVE_TEXT_CHARS:])
+            except Exception:  # a broken live view must not fail the step
+                logger.exception("the live output callback failed")
 
     async def _serve_tool(self, message: dict[str, Any]) -> None:
         name, args, call_id = message.get("name"), message.get("args"), str(message.get("id"))  # checked by _reply_to

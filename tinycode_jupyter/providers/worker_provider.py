@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, ProviderError
 from . import fileops
-from .base import ExecError, ExecResult, Provider
+from .base import ExecError, ExecResult, OutputCallback, Provider
 from .worker_client import ByteReader, ByteWriter, WorkerClient, WorkerDied, WorkerError, WorkerUnresponsive
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ class WorkerProvider(Provider):
         self._lock = asyncio.Lock()
         self._step_interrupted = False
         """Set by :meth:`interrupt` while a step holds the lock: a step not yet sent is then not sent."""
+        self.on_output: OutputCallback | None = None
+        """Told what a step prints while it runs (the worker then streams it), on the event loop's thread."""
 
     @abc.abstractmethod
     async def _launch(self) -> WorkerHandle:
@@ -103,7 +105,7 @@ class WorkerProvider(Provider):
     async def _spawn(self) -> None:
         handle = await self._launch()
         client = WorkerClient(
-            handle.reader, handle.writer, tool_handler=lambda: self._tool_handler,
+            handle.reader, handle.writer, tool_handler=lambda: self._tool_handler, on_output=lambda: self.on_output,
             max_message_bytes=self.options.max_message_bytes, interrupt_grace=self.options.interrupt_grace,
         )  # fmt: skip
         try:
@@ -152,14 +154,14 @@ class WorkerProvider(Provider):
         async with self._lock:
             self._step_interrupted = False
             try:
-                reply = await self._request({"op": "exec", "code": code, "timeout": timeout}, timeout)
+                reply = await self._request({"op": "exec", "code": code, "timeout": timeout, **self._live()}, timeout)
             except WorkerError as exc:
                 return await self._lost_state_result(exc, started, timeout)
         return exec_result(reply)
 
     async def run_shell(self, command: str, workdir: str | None = None, timeout: float | None = None) -> ExecResult:
         started = time.perf_counter()
-        message = {"op": "shell", "command": command, "cwd": workdir or self.workdir, "timeout": timeout}
+        message = {"op": "shell", "command": command, "cwd": workdir or self.workdir, "timeout": timeout, **self._live()}
         async with self._lock:
             self._step_interrupted = False
             try:
@@ -169,6 +171,10 @@ class WorkerProvider(Provider):
         result = exec_result(reply)
         result.exit_code = _as_int(reply.get("exit_code"))
         return result
+
+    def _live(self) -> dict[str, bool]:
+        """Ask the worker to stream a step's output when someone shows it."""
+        return {"stream_output": True} if self.on_output is not None else {}
 
     async def file_op(self, op: str, **args: Any) -> Any:
         if op not in fileops.OPERATIONS:

@@ -1,7 +1,12 @@
-"""Render execution results as the text the model reads."""
+"""Render execution results: the text the model reads, and the parts a person sees."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from ..providers.base import ExecResult
+
+PartKind = Literal["stdout", "stderr", "value", "error", "note"]
 
 
 def render_exec_result(result: ExecResult) -> str:
@@ -26,3 +31,39 @@ def render_exec_result(result: ExecResult) -> str:
     if result.state_lost:
         parts.append("[the worker was restarted: all variables, imports and open files from earlier steps are gone]")
     return "\n".join(parts) if parts else "[no output]"
+
+
+@dataclass(frozen=True)
+class OutputPart:
+    """One piece of a result as a person sees it: a stream, the value, the traceback, or a note about the step."""
+
+    kind: PartKind
+    text: str
+
+
+def output_parts(result: ExecResult) -> list[OutputPart]:
+    """What a cell would show for ``result``, in IPython's order, without the labels the model reads.
+
+    A display's text stands for it (a figure's is ``<Figure …>``); the caller shows images itself.
+    """
+    parts: list[OutputPart] = []
+
+    def add(kind: PartKind, text: str) -> None:
+        if text.strip():
+            parts.append(OutputPart(kind, text.rstrip("\n")))
+
+    add("stdout", result.stdout)
+    add("stderr", result.stderr)
+    for bundle in result.displays:
+        add("stdout", bundle.get("text/plain", ""))
+    if result.value is not None:
+        add("value", result.value)
+    if result.error is not None:
+        add("error", result.error.traceback or f"{result.error.name}: {result.error.value}")
+    if result.exit_code:
+        add("note", f"exit code {result.exit_code}")
+    if result.timed_out:
+        add("note", f"timed out after {result.duration:.1f} s and was interrupted")
+    if result.state_lost:
+        add("note", "the worker was restarted: all variables, imports and open files from earlier steps are gone")
+    return parts
