@@ -99,11 +99,12 @@ async def test_redacted_in_an_exported_notebook(tmp_path):
 
     texts = [text for _, text, _ in SECRETS]
     code = "for line in TEXTS:\n    print(line)\nraise ValueError(TEXTS[-1])"
-    llm = ScriptedLLM([call("run_python", {"code": f"TEXTS = {texts!r}"}), call("run_python", {"code": code}),
-                       call("bash", {"command": f"echo {texts[0]!r}"}), say("Done: " + " | ".join(texts))])  # fmt: skip
+    # the raising step comes last: a failed step that a later step fixed is not exported
+    llm = ScriptedLLM([call("run_python", {"code": f"TEXTS = {texts!r}"}), call("bash", {"command": f"echo {texts[0]!r}"}),
+                       call("run_python", {"code": code}), say("Done: " + " | ".join(texts))])  # fmt: skip
     async with TinyCodeAgent(llm=llm, provider="kernel", default_workdir=tmp_path) as agent:
         await agent.run("use these: " + " | ".join(texts))
-        printed = agent.last_run.tool_calls[1].exec_result
+        printed = agent.last_run.tool_calls[2].exec_result
         assert printed is not None and texts[0] in printed.stdout  # the secrets really were in the outputs
         agent.export_notebook(tmp_path / "session.ipynb")
     exported = (tmp_path / "session.ipynb").read_text()
