@@ -155,7 +155,7 @@ class AgentMagics(Magics):
 
     @default("provider")
     def _provider_from_environment(self) -> str:
-        return os.environ.get("TINYCODE_PROVIDER", "kernel")
+        return os.environ.get("TINYCODE_PROVIDER") or "kernel"
 
     @default("max_turns")
     def _max_turns_from_environment(self) -> int:
@@ -232,7 +232,8 @@ class AgentMagics(Magics):
         except TinyCodeError as exc:
             raise UsageError(f"{type(exc).__name__}: {exc}") from None
         if args.out:
-            self.shell.user_ns[args.out] = result
+            shell: Any = self.shell  # set: the magics are registered on a shell
+            shell.user_ns[args.out] = result
 
     def _marker(self, code: str | None, key: str) -> Callable[[str], None] | None:
         """Marks the running agent cell as answered by a run: its source, rewritten by the frontend."""
@@ -247,7 +248,7 @@ class AgentMagics(Magics):
 
         return mark
 
-    @line_magic("agent")
+    @line_magic("agent")  # type: ignore[arg-type]  # IPython types the named form as taking no function
     def agent_line(self, line: str) -> Any:
         """%agent: show settings · %agent key=value …: set defaults · %agent reset · %agent usage · %agent chat ·
         %agent export PATH · %agent undo [N] · %agent help."""
