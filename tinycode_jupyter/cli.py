@@ -6,7 +6,7 @@ import asyncio
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from .accounting import cost_text, price_option
 from .events import AgentEnd, Hook, ToolEnd, ToolStart
@@ -21,7 +21,7 @@ class ConsoleProgress(Hook):
     (:func:`.terminal_text`).
     """
 
-    def __init__(self, write=print) -> None:
+    def __init__(self, write: Callable[[str], object] = print) -> None:
         self.write = write
 
     def on_tool_start(self, event: ToolStart) -> None:

@@ -36,7 +36,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class _DebugHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _DebugHandler(logging.StreamHandler):
     """The handler :func:`enable_debug_logging` installs (a distinct type, so it is installed once)."""
 
 
