@@ -1,14 +1,19 @@
-"""Turn what the agent did into notebook cells (nbformat v4 dicts) that re-run without the agent."""
+"""Turn what the agent did into notebook cells (nbformat v4 dicts) that re-run without the agent.
+
+Light to import (``%load_ext`` loads it through :mod:`.sandbox_magic`): the run record's types are
+only named in annotations.
+"""
 from __future__ import annotations
 
 import uuid
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ..providers.base import ExecResult
-from ..record import RunRecord, Step, ToolCallRecord
 from ..untrusted_text import markdown_text
-from ..redaction import redact_notebook
 from .comm_protocol import METADATA_KEY
+
+if TYPE_CHECKING:
+    from ..providers.base import ExecResult
+    from ..record import RunRecord, Step, ToolCallRecord
 
 Cell = dict[str, Any]
 T = TypeVar("T")
@@ -186,6 +191,8 @@ def notebook_for_session(records: list[RunRecord]) -> dict[str, Any]:
     for record in records:
         cells.append(markdown_cell(f"**Prompt:** {markdown_text(record.prompt)}"))
         cells.extend(cells_for_run(record))
+    from ..redaction import redact_notebook
+
     return redact_notebook({
         "nbformat": 4,
         "nbformat_minor": 5,

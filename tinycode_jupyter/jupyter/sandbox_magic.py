@@ -23,13 +23,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 
 from ..errors import RunCancelled, TinyCodeError
-from ..providers.base import ExecResult
 from .cells import HOST_PROVIDERS, SANDBOX_MAGIC
 from .kernel_runner import KernelRunner
 from .magics import PlainText
 
 if TYPE_CHECKING:
-    from ..providers.base import Provider
+    from ..providers.base import ExecResult, Provider
     from .session import AgentSession
 
 log = logging.getLogger(__name__)
@@ -60,6 +59,7 @@ class Step:
         if self.kind == "shell":
             return await provider.run_shell(self.text)
         if self.kind == "write":
+            from ..providers.base import ExecResult
             from ..tools.context import ToolContext
 
             path = ToolContext(provider).resolve(self.path)
