@@ -97,7 +97,7 @@ def test_cells_go_to_the_notebook_that_runs_the_agent_not_the_active_one(
     open_notebook(page, lab_server.page_url("owner.ipynb"))
 
     start_cell(page, 1)  # the "agent" waits 3 s before it sends its cells
-    page.locator(".jp-DirListing-item", has_text="other.ipynb").dblclick()
+    page.locator(".jp-DirListing-content").get_by_text("other.ipynb", exact=True).dblclick()  # not sidebar_other.ipynb
     page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget.context.path === 'other.ipynb'"
     )
