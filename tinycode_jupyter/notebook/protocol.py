@@ -56,7 +56,7 @@ Requests (``run`` is ``{"run_id": str, "anchor_cell_id": str | null, "model": st
     ``cell_id``, ``source_sha``. result ``{"cell": cell}``.
 ``edit_cell`` ``{"cell_id", "source", "expected_source", "run"}``
     Replace the source if it is still ``expected_source`` (else error ``conflict``). The owner
-    appends ``{"run_id", "previous_source"}`` to the cell's ``metadata.tinycode.edits`` and, for an
+    appends ``{"run_id", "previous_source", "new_sha"}`` to the cell's ``metadata.tinycode.edits`` and, for an
     agent cell, updates ``source_sha``. A user's cell follows ``policy``: under ``review`` the owner
     sends the interim message, shows the diff with Accept / Reject, and replies ``rejected`` (with
     the user's ``reason``) or applies it. In Lab each applied change is one undo step.
@@ -72,6 +72,16 @@ Requests (``run`` is ``{"run_id": str, "anchor_cell_id": str | null, "model": st
 ``set_last_turn`` ``{"last_turn": {"run_id": str, "cells": [[id, source_sha, agent], ...]}}``
     Keep it in the notebook's ``metadata.tinycode.last_turn``; ``get_cells`` returns it.
     result ``{}``.
+
+``revert_run`` ``{"run_id": str}``
+    Undo what run ``run_id`` did to the cells (not a change of the user's work: allowed under
+    every policy). Cells the run inserted that are still the agent's are removed; cells it
+    edited get back the ``previous_source`` of the run's first edit record, when their source is
+    still what the run left (the record's ``new_sha``), else they are kept and listed; cells it
+    deleted come back after ``after_cell_id`` (at the top for ``null``; below the run's agent cell
+    when that cell is gone), with their old id unless it is taken. The run's edit records and
+    ``deleted`` entries are dropped. In Lab it is one undo step. result ``{"removed": [id],
+    "restored": [id], "reinserted": [id], "kept": [{"cell_id": str, "reason": str}]}``.
 
 A request never sets metadata or ids directly: only the owner writes them, by these rules.
 
@@ -95,7 +105,7 @@ UNANSWERED_HELLO_TIMEOUT = 0.15
 """After a hello went unanswered in this kernel (VS Code, classic Notebook), later ones wait this long."""
 REQUEST_TIMEOUT = 30.0
 REVIEW_TIMEOUT = 600.0
-OPS = ("hello", "get_cells", "insert_cell", "edit_cell", "delete_cell", "set_outputs", "set_last_turn")
+OPS = ("hello", "get_cells", "insert_cell", "edit_cell", "delete_cell", "set_outputs", "set_last_turn", "revert_run")
 ERROR_CODES = ("unknown_cell", "conflict", "needs_approval", "rejected", "not_code", "bad_request")
 POLICIES = ("allow", "review", "deny")
 
