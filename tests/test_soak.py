@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from bench_soak import SoakResult, soak  # noqa: E402
 
-RUNS, EVERY, WARMUP = 40, 4, 8
+RUNS, EVERY, WARMUP = 48, 4, 16
 MEMORY_BAR_KIB_PER_RUN = 16.0
 """Measured 6.7-7.4 KiB/run here (the run history and IPython's own cell history); the
 HTTP-client-per-run leak fixed earlier measured 22 KiB/run and one socket per run."""
@@ -33,19 +33,10 @@ def test_every_run_answers(result):
     assert result.failed_runs == 0
 
 
-KNOWN_RETENTION = pytest.mark.xfail(
-    strict=False,
-    reason="known regression, open: since kernel-state undo and the per-run notebook context, RSS grows "
-           "about 26-150 KiB per run and a transient thread shows in some probes; see the README's soak note",
-)
-
-
-@KNOWN_RETENTION
 def test_memory_stays_flat(result):
     assert result.rss_kib_per_run < MEMORY_BAR_KIB_PER_RUN, result.samples
 
 
-@KNOWN_RETENTION
 def test_no_threads_or_processes_pile_up(result):
     assert result.threads_per_run == 0, result.samples
     assert result.children_end == 0

@@ -249,8 +249,11 @@ class TinyCodeAgent:
             json.dump(notebook_for_session(self.history), fh, indent=1)
 
     # --- the loop ------------------------------------------------------------------
-    async def run(self, prompt: str, max_turns: int | None = None) -> RunResult:
+    async def run(self, prompt: str, max_turns: int | None = None, *, context: str = "") -> RunResult:
         """Run the agent on ``prompt`` and return the final answer (``.record`` holds the details).
+
+        ``context`` (the notebook's outline, for example) is appended to the prompt the model
+        reads; the run record and events keep the prompt alone.
 
         Raises a :class:`~tinycode_jupyter.errors.TinyCodeError` subclass when the run
         itself fails; the transcript so far stays in ``agent.last_run`` and the conversation.
@@ -268,7 +271,7 @@ class TinyCodeAgent:
             closes_before = self._closes
             await self.bus.emit(AgentStart(run_id=record.run_id, prompt=prompt, model=self.model, provider=self.provider.name))
             try:
-                answer = await self._loop(record, prompt, max_turns or self.max_turns)
+                answer = await self._loop(record, prompt + context, max_turns or self.max_turns)
                 return RunResult(answer, record)
             except BaseException as exc:
                 closed = self._closes != closes_before and not isinstance(exc, RunCancelled)

@@ -114,6 +114,6 @@ async def run_with_notebook(agent: "TinyCodeAgent", prompt: str, notebook: Noteb
     context = await workspace.context(variables_text)
     workspace.attach(agent)
     try:
-        return await agent.run(prompt + context)
+        return await agent.run(prompt, context=context)
     finally:
         workspace.detach(agent)
