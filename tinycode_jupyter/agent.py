@@ -18,8 +18,10 @@ from .errors import ConfigurationError, MaxTurnsExceeded, RunCancelled
 from .events import AgentEnd, AgentStart, Callback, EventBus, LLMDelta, LLMEnd, LLMStart, ModifyMessages, StopRun, copy_messages
 from .llm import LLM, LLMResponse, ToolCall
 from .hooks.token_tracker import refuse_unpriced_cost_limits
+from .images import image_message
 from .logging_setup import enable_debug_logging_from_env, redact
 from .mcp_tools import MCPServers
+from .models.prices import supports_vision
 from .models.routing import create_model
 from .prompts import build_system_prompt
 from .providers.base import Provider
@@ -69,6 +71,7 @@ class TinyCodeAgent:
         callbacks: Sequence[Callback] = (),
         interceptors: Sequence[Interceptor] = (),
         max_shell_timeout: float = DEFAULT_MAX_SHELL_TIMEOUT,
+        vision: bool | None = None,
         llm: LLM | None = None,
         **unknown: Any,
     ) -> None:
@@ -84,6 +87,9 @@ class TinyCodeAgent:
             raise ConfigurationError(f"provider_config must be a dict, got {type(provider_config).__name__}")
         self.llm: LLM = llm or create_model(_resolve_model(model), api_key=api_key, model_kwargs=model_kwargs)
         self.model = self.llm.model
+        if vision is not None and not isinstance(vision, bool):
+            raise ConfigurationError(f"vision must be True, False or None, got {vision!r}")
+        self._vision = vision
         self.max_turns = max_turns
         self.truncation = TruncationConfig.from_value(truncation_config)
         workdir = os.fspath(default_workdir) if default_workdir is not None else None
@@ -236,6 +242,13 @@ class TinyCodeAgent:
             extra=self._extra_system_prompt,
         )
 
+    @property
+    def vision(self) -> bool:
+        """Whether tools pass images to the model: as given, else as litellm's model map says (unknown: no)."""
+        if self._vision is None:
+            self._vision = supports_vision(self.model) is True
+        return self._vision
+
     def tool_schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self.tools.values()]
 
@@ -342,13 +355,15 @@ class TinyCodeAgent:
 
     async def _run_tool_calls(self, record: RunRecord, step: Step, response: LLMResponse, turn: int) -> None:
         pending = list(response.tool_calls)
+        images: list[str] = []
         try:
             while pending:
                 call = pending[0]
                 debug = log.isEnabledFor(logging.DEBUG)
                 if debug:
                     log.debug("tool call %s %s: %s", call.id, call.name, redact(call.arguments))
-                call_record, _ = await self.pipeline.run(call, record.run_id, turn)
+                call_record, result = await self.pipeline.run(call, record.run_id, turn)
+                images += result.images if self.vision and call_record.ran else ()
                 if debug:
                     log.debug("tool result %s ok=%s: %s", call.id, call_record.ok, redact(call_record.result))
                 step.tool_calls.append(call_record)
@@ -356,6 +371,8 @@ class TinyCodeAgent:
                 pending.pop(0)
                 if call_record.ran and any(effect.kind in _CHANGES_FILES for effect in call_record.effects):
                     await self._checkpoint(call_record)
+            if images:
+                self.messages.append(image_message(images, f"The {len(images)} image(s) the tool results above refer to, in order:"))
         finally:
             for call in pending:  # keep the conversation valid if the run is interrupted
                 self.messages.append({"role": "tool", "tool_call_id": call.id, "content": "[not run: the run was stopped]"})

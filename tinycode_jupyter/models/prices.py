@@ -5,6 +5,7 @@ package, about 3 MB and 4,000 models) is read once per process, and each model's
 decoded on its first lookup only, then kept. A model the map does not know has no price:
 :func:`price_of` returns None and so does :func:`cost`, which callers report as "price
 unknown", never as $0 (:class:`~tinycode_jupyter.accounting.ModelPrice` decides what is priced).
+The same entry says whether the model reads images (:func:`supports_vision`).
 """
 from __future__ import annotations
 
@@ -46,22 +47,30 @@ def cost(model: str, prompt_tokens: int, completion_tokens: int, cached_tokens: 
     return None if price is None else price.cost(prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens)
 
 
-@functools.lru_cache(maxsize=256)
 def price_of(model: str) -> Price | None:
     """The price of ``model`` as the user named it (``gpt-4.1-mini``, ``openai/gpt-4.1-mini``,
-    ``anthropic/claude-sonnet-4-5``, ``deepseek/deepseek-chat``), or None if the map does not know it.
+    ``anthropic/claude-sonnet-4-5``, ``deepseek/deepseek-chat``), or None if the map does not know it."""
+    entry = model_entry(model)
+    return _price(entry) if entry is not None else None
 
-    A name is looked up as given, then without its provider prefix when the entry found there
-    belongs to that provider (``openai/gpt-4.1-mini`` is OpenAI's ``gpt-4.1-mini``; a name
-    routed through another provider, such as ``openrouter/openai/gpt-4o``, is not priced as OpenAI's).
-    """
+
+def supports_vision(model: str) -> bool | None:
+    """Whether the map says ``model`` reads images; None when the map does not know the model."""
+    entry = model_entry(model)
+    return None if entry is None else entry.get("supports_vision") is True
+
+
+@functools.lru_cache(maxsize=256)
+def model_entry(model: str) -> dict[str, object] | None:
+    """The map's entry for ``model``: looked up as given, then without its provider prefix when the
+    entry found there belongs to that provider (``openai/gpt-4.1-mini`` is OpenAI's ``gpt-4.1-mini``;
+    a name routed through another provider, such as ``openrouter/openai/gpt-4o``, is not OpenAI's).
+    Entries without a price are passed over, as litellm does for pricing."""
     prefix, _, bare = model.partition("/")
     for key, provider in ((model, None), (bare, prefix)):
         entry = _entry(key) if key else None
-        if entry is not None and (provider is None or entry.get("litellm_provider") == provider):
-            price = _price(entry)
-            if price is not None:
-                return price
+        if entry is not None and (provider is None or entry.get("litellm_provider") == provider) and _price(entry) is not None:
+            return entry
     return None
 
 

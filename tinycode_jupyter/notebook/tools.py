@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 
 from ..actions import Action, Interceptor
 from ..events import Deny
+from ..images import MAX_IMAGES, image_url
 from ..jupyter.cells import outputs_for
 from ..providers.base import Provider
 from ..tools.base import Tool, ToolResult
@@ -36,8 +37,12 @@ def source_diff(cell_id: str, old: str, new: str) -> str:
     return text or f"(no change to cell {cell_id})\n"
 
 
-def outputs_text(outputs: tuple[dict[str, Any], ...], limit: int = OUTPUT_CHARS) -> str:
-    """A cell's outputs as the model reads them: text, images named, errors with the traceback's tail."""
+def outputs_text(outputs: tuple[dict[str, Any], ...], limit: int = OUTPUT_CHARS, images: list[str] | None = None) -> str:
+    """A cell's outputs as the model reads them: text, images named, errors with the traceback's tail.
+
+    With ``images`` (a model that reads them), raster images are appended to it, up to
+    :data:`~tinycode_jupyter.images.MAX_IMAGES`, and the text says which one each is.
+    """
     parts: list[str] = []
     for output in outputs:
         kind, data = output.get("output_type"), output.get("data") or {}
@@ -47,12 +52,22 @@ def outputs_text(outputs: tuple[dict[str, Any], ...], limit: int = OUTPUT_CHARS)
             traceback = _ANSI.sub("", "\n".join(_joined(line) for line in output.get("traceback") or []))
             parts.append(traceback or f"{output.get('ename')}: {output.get('evalue')}")
         else:
-            images = sorted(mime for mime in data if mime.startswith("image/"))
-            parts += [f"[{mime} output]" for mime in images]
+            parts += [_image_part(mime, data[mime], images) for mime in sorted(data) if mime.startswith("image/")]
             if "text/plain" in data:
                 parts.append(_joined(data["text/plain"]))
     text = "\n".join(part.rstrip("\n") for part in parts if part)
     return text if len(text) <= limit else f"{text[: limit // 2]}\n[… {len(text) - limit} characters cut …]\n{text[-limit // 2:]}"
+
+
+def _image_part(mime: str, data: Any, images: list[str] | None) -> str:
+    """The text that stands for one image; the image itself goes to ``images`` when the model reads them."""
+    if images is None:
+        return f"[{mime} output]"
+    url = image_url(mime, data) if len(images) < MAX_IMAGES else None
+    if url is None:
+        return f"[{mime} output, not attached: not a raster image under the size cap, or over {MAX_IMAGES} images]"
+    images.append(url)
+    return f"[{mime} output: attached as image {len(images)}]"
 
 
 def _precise(func: Callable[..., Awaitable[ToolResult]]) -> Callable[..., Awaitable[ToolResult]]:
@@ -76,8 +91,10 @@ class CellTools:
     """The tools of one run, on ``notebook``; code runs through ``provider`` (the agent's)."""
 
     def __init__(self, notebook: Notebook, provider: Provider, index: CellIndex, run: RunInfo,
-                 timeout: float | None = 600.0) -> None:  # fmt: skip
+                 timeout: float | None = 600.0, vision: bool = False) -> None:  # fmt: skip
         self.notebook = notebook
+        self.vision = vision
+        """Pass the cells' images to the model (it reads them)."""
         self.provider = provider
         self.index = index
         self.run = run
@@ -130,18 +147,19 @@ class CellTools:
                 cells = list(state.cells)
             else:
                 cells = sorted([await self._fresh(str(given)) for given in cell_ids], key=lambda c: c.index)
-            return ToolResult(self._render(cells))
+            images: list[str] | None = [] if self.vision else None
+            return ToolResult(self._render(cells, images), images=tuple(images or ()))
 
         return Tool.from_function(read_cells, effects=[], view=lambda a: ActionView("Read cells", str(a.get("cell_ids") or "all"), "text"))
 
-    def _render(self, cells: list[CellInfo]) -> str:
+    def _render(self, cells: list[CellInfo], images: list[str] | None) -> str:
         parts: list[str] = []
         size = 0
         for number, cell in enumerate(cells):
             count = f" [{cell.execution_count}]" if cell.execution_count is not None else ""
             header = f"── {self._label(cell)}{count}{' · this agent cell (you)' if cell.id == self.index.agent_cell_id else ''} ──"
             body = cell.source if cell.source else "(empty)"
-            outputs = outputs_text(cell.outputs) if cell.cell_type == "code" else ""
+            outputs = outputs_text(cell.outputs, images=images) if cell.cell_type == "code" else ""
             part = f"{header}\n{body}" + (f"\n[outputs]\n{outputs}" if outputs else "")
             if size + len(part) > READ_CHARS and parts:
                 rest = ", ".join(c.id for c in cells[number:number + 20])

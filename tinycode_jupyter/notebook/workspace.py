@@ -61,7 +61,7 @@ class NotebookWorkspace(Hook):
         self.notebook = notebook
         self.index = CellIndex()
         self.run = RunInfo(anchor_cell_id=kernel_cell_id)
-        self.cell_tools = CellTools(notebook, agent.provider, self.index, self.run)
+        self.cell_tools = CellTools(notebook, agent.provider, self.index, self.run, vision=agent.vision)
         self.guard = UserCellGuard(notebook, self.index)
         self._tool_names: list[str] = []
 

@@ -38,6 +38,8 @@ class ToolResult:
     """For code-running tools: the full execution result (outputs, displays, error)."""
     value: Any = None
     """The tool function's raw return value (custom tools)."""
+    images: tuple[str, ...] = ()
+    """Images for a model that reads them, as ``data:image/…;base64,…`` URLs (see :mod:`..images`)."""
 
 
 class ToolArgumentError(ValueError):
