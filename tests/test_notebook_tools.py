@@ -177,6 +177,9 @@ def test_run_cells_runs_in_notebook_order_saves_outputs_into_the_cells_and_stops
     assert by_id["thr0001"].outputs == [{"output_type": "stream", "name": "stdout", "text": "selected []\n"}]
     assert by_id["boom"].outputs[0]["ename"] == "ZeroDivisionError"
     assert by_id["later"].outputs == []
+    counts = [by_id[i].execution_count for i in ("data", "thr0001", "boom")]  # numbered as Shift+Enter numbers them
+    assert all(isinstance(n, int) for n in counts) and counts == sorted(counts) and len(set(counts)) == 3, counts
+    assert by_id["later"].execution_count is None
 
 
 def test_run_cells_refuses_to_run_the_agent_cell_itself():

@@ -320,10 +320,10 @@ class CellTools:
             if cell.cell_type != "code":
                 parts.append(f"── {self._label(cell)} ──\n[{cell.cell_type}: nothing to run]")
                 continue
-            result = await self.provider.run_python(cell.source, timeout=self.timeout)
+            result = await self.provider.run_python(cell.source, timeout=self.timeout, as_cell=True)
             parts.append(f"── {self._label(cell)} ──\n{render_exec_result(result)}")
             try:
-                await self.notebook.save_outputs(cell.id, outputs_for(result), None, self.run)
+                await self.notebook.save_outputs(cell.id, outputs_for(result), result.execution_count, self.run)
             except NotebookReadOnly as exc:
                 notes = [f"[outputs not saved in the cells: {exc}]"]
             if not result.ok:

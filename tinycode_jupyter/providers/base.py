@@ -56,6 +56,8 @@ class ExecResult:
     """True when the worker was killed and restarted, so variables are gone."""
     exit_code: int | None = None
     """Shell steps only."""
+    execution_count: int | None = None
+    """The kernel's count for code run ``as_cell``; None otherwise."""
 
     @property
     def ok(self) -> bool:
@@ -127,8 +129,12 @@ class Provider(abc.ABC):
 
     # execution -------------------------------------------------------------
     @abc.abstractmethod
-    async def run_python(self, code: str, timeout: float | None = None) -> ExecResult:
-        """Run ``code`` in the persistent namespace; a timeout is a result, not a raise."""
+    async def run_python(self, code: str, timeout: float | None = None, *, as_cell: bool = False) -> ExecResult:
+        """Run ``code`` in the persistent namespace; a timeout is a result, not a raise.
+
+        ``as_cell``: run it as a notebook cell the user runs would be (the kernel gives it an
+        execution count and keeps it in ``In``); providers without a kernel ignore it.
+        """
 
     @abc.abstractmethod
     async def run_shell(

@@ -66,9 +66,9 @@ class KernelProvider(Provider):
         self._withdraw_tools()
 
     # --- execution -------------------------------------------------------------------
-    async def run_python(self, code: str, timeout: float | None = None) -> ExecResult:
+    async def run_python(self, code: str, timeout: float | None = None, *, as_cell: bool = False) -> ExecResult:
         await self.start()
-        return await self._on_main_thread(lambda: self._execute(code, timeout))
+        return await self._on_main_thread(lambda: self._execute(code, timeout, as_cell))
 
     async def run_shell(self, command: str, workdir: str | None = None, timeout: float | None = None) -> ExecResult:
         """Output goes to files, not pipes, so a background job that keeps them open cannot hold the step.
@@ -145,7 +145,7 @@ class KernelProvider(Provider):
             return await self.main_thread_runner(func)
         return func()
 
-    def _execute(self, code: str, timeout: float | None) -> ExecResult:
+    def _execute(self, code: str, timeout: float | None, as_cell: bool = False) -> ExecResult:
         from IPython.utils.capture import capture_output
 
         shell = self.shell
@@ -162,7 +162,7 @@ class KernelProvider(Provider):
             shell._showtraceback = capture.showtraceback
             with capture_output(display=True) as captured:
                 _tee_output(self.on_output)
-                outcome = shell.run_cell(code, store_history=False, silent=False)
+                outcome = shell.run_cell(code, store_history=as_cell, silent=False)
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
@@ -181,6 +181,7 @@ class KernelProvider(Provider):
             error=capture.error(outcome),
             timed_out=timed_out,
             duration=time.perf_counter() - started,
+            execution_count=outcome.execution_count if as_cell else None,
         )
         if isinstance(outcome.error_in_exec, KeyboardInterrupt) and not timed_out:
             raise StepInterrupted(result)  # the user's interrupt: stop the run, not just this step

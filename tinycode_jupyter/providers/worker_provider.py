@@ -149,7 +149,7 @@ class WorkerProvider(Provider):
             await self._spawn()
         return report
 
-    async def run_python(self, code: str, timeout: float | None = None) -> ExecResult:
+    async def run_python(self, code: str, timeout: float | None = None, *, as_cell: bool = False) -> ExecResult:
         started = time.perf_counter()
         async with self._lock:
             self._step_interrupted = False
