@@ -5,9 +5,11 @@
  * (in `sidebar.ts`) is the chat with the agent in the active notebook's kernel.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
 import { watchNotebook } from './comm';
+import { watchErrors } from './fixButton';
+import { watchAgentRuns } from './undoButton';
 import { sidebar } from './sidebar';
 
 const cells: JupyterFrontEndPlugin<void> = {
@@ -21,4 +23,19 @@ const cells: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [cells, sidebar];
+const cellActions: JupyterFrontEndPlugin<void> = {
+  id: 'tinycode-jupyter:cell-actions',
+  description: 'Adds "Fix with agent" under error outputs and "Undo this run" under agent cells.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (_app: JupyterFrontEnd, tracker: INotebookTracker): void => {
+    const watch = (panel: NotebookPanel): void => {
+      watchErrors(panel);
+      watchAgentRuns(panel);
+    };
+    tracker.forEach(watch);
+    tracker.widgetAdded.connect((_, panel) => watch(panel));
+  }
+};
+
+export default [cells, sidebar, cellActions];

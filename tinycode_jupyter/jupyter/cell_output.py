@@ -262,6 +262,10 @@ def _model_text(text: str) -> Bundle:
     return bundle(markdown_text(text), text)
 
 
+RUN_MIME = "application/vnd.tinycode.run+json"
+"""The footer's machine-readable part: which run the agent cell shows."""
+
+
 def _footer(record: Any) -> Bundle:
     """Model, turns, tokens, cost (or "price unknown"), time and provider, in one line."""
     usage, turns = record.usage, len(record.steps)
@@ -269,4 +273,6 @@ def _footer(record: Any) -> Bundle:
     line = (f"{record.model} · {turns} turn{'' if turns == 1 else 's'} · {usage.prompt_tokens:,} prompt + "
             f"{usage.completion_tokens:,} completion tokens{estimated} · {cost_text(record.cost)} · "
             f"{seconds_text(record.duration)} · {record.provider}")  # fmt: skip
-    return bundle(f"*{markdown_text(line)}*", line)  # its $ is an amount, not math
+    footer = bundle(f"*{markdown_text(line)}*", line)  # its $ is an amount, not math
+    footer[RUN_MIME] = {"run_id": record.run_id}  # for the extension's Undo button; frontends without it ignore it
+    return footer

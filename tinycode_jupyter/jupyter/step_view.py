@@ -19,7 +19,8 @@ from ..tools.render import OutputPart, output_parts
 from ..truncation import TruncationConfig, truncate
 from ..untrusted_text import code_block, markdown_text, terminal_text
 
-Bundle = dict[str, str]
+Bundle = dict[str, Any]
+"""A display bundle: MIME type to data (text, or an object for a +json type)."""
 Status = Literal["ran", "failed", "interrupted", "denied", "blocked", "invalid"]
 SHOWN_OUTPUT = TruncationConfig(max_tokens=1500, max_lines=60)
 LIVE_TAIL_LINES = 15
