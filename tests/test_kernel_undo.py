@@ -414,6 +414,23 @@ def test_real_kernel_undo_two_runs_back(fresh, server):
     assert "Undid 2 runs" in undone.text()
 
 
+def test_real_kernel_undo_back_to_a_run_by_its_id_as_the_undo_button_does(fresh, server):
+    fresh.execute("steps = []")
+    server.add(call("run_python", {"code": "steps.append('one')"}), say("one"))
+    assert fresh.execute(agent_cell(server, "first")).status == "ok"
+    first = fresh.eval(f"{SESSION}.undo_history().runs[-1].run_id").strip("'")
+    server.add(call("run_python", {"code": "steps.append('two')"}), say("two"))
+    assert fresh.execute(agent_cell(server, "second")).status == "ok"
+    server.add(call("run_python", {"code": "steps.append('three')"}), say("three"))
+    assert fresh.execute(agent_cell(server, "third")).status == "ok"
+    undone = fresh.execute(f"%agent undo --run {first}")  # that run and every run after it
+    assert undone.status == "ok" and "Undid 3 runs" in undone.text(), undone.text()
+    assert fresh.eval("steps") == "[]"
+    again = fresh.execute(f"%agent undo --run {first}")
+    assert again.status == "error" and f"run {first} cannot be undone" in again.error["evalue"]
+    assert len(again.error["evalue"].splitlines()) == 1
+
+
 def test_real_kernel_nothing_to_undo_is_one_clear_line(fresh):
     undone = fresh.execute("%agent undo")
     assert undone.status == "ok"

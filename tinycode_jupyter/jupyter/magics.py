@@ -44,6 +44,7 @@ LINE_FORMS = """\
 %agent chat                open the chat widget
 %agent export PATH         write the session as a notebook
 %agent undo [N]            put back what the last run (or N runs) changed: variables, and files with git checkpoints
+%agent undo --run ID       undo run ID and every run after it (the Undo button under an agent cell)
 %agent help                this help
 %%sandbox NAME             run a written-back cell again in the provider it came from (local, modal)"""
 APPROVE_CHOICES = ("off", "writes", "all")
@@ -277,10 +278,13 @@ class AgentMagics(Magics):
                          f"or key=value{_did_you_mean(command, COMMANDS)}")
 
     def _undo(self, rest: list[str]) -> "PlainText":
-        """``%agent undo [N]``: what was put back, as text; a bad N or an undo that cannot be done is one line."""
-        if len(rest) > 1:
-            raise UsageError("%agent undo: give at most one number of runs, e.g. %agent undo 2")
+        """``%agent undo [N]`` or ``%agent undo --run ID`` (that run and every run after it: the Undo button's form):
+        what was put back, as text; a bad N or an undo that cannot be done is one line."""
+        if len(rest) > 2 or (len(rest) == 2 and rest[0] != "--run") or rest == ["--run"]:
+            raise UsageError("%agent undo: give at most one number of runs (%agent undo 2), or --run RUN_ID")
         try:
+            if rest[:1] == ["--run"]:
+                return PlainText(self.session.undo(self.session.undo_history().runs_back_to(rest[1])).text())
             return PlainText(self.session.undo(positive_int(rest[0]) if rest else 1).text())
         except (BadOptionValue, TinyCodeError) as exc:
             raise UsageError(f"%agent undo: {exc}") from None

@@ -112,6 +112,14 @@ class UndoHistory:
     def find(self, run_id: str) -> RunCheckpoint | None:
         return next((run for run in reversed(self.runs) if run.run_id == run_id), None)
 
+    def runs_back_to(self, run_id: str) -> int:
+        """How many runs to undo to undo ``run_id``: it and every run after it."""
+        for back, run in enumerate(reversed(self.runs), start=1):
+            if run.run_id == run_id:
+                return back
+        raise UndoError(f"run {run_id} cannot be undone: it was undone already, or it is older than the last "
+                        f"{self.config.max_runs} runs the history keeps")  # fmt: skip
+
     async def undo(self, count: int, namespace: dict[str, Any], hidden: Iterable[str] = (),
                    on_main: OnMain[Any] | None = None) -> UndoReport:  # fmt: skip
         """Undo the last ``count`` runs: variables (on the kernel's main thread, through ``on_main``), files, cells."""
