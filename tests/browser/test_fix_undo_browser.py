@@ -1,0 +1,84 @@
+"""The Fix and Undo buttons in a real JupyterLab: what the agent broke is put back, and the page shows it.
+
+A scripted model drives real runs in a real kernel. "↩ Undo this run" under an agent cell asks
+the kernel for ``%agent undo --run <id>``; "Fix with agent" under an error output inserts a
+``%agent fix --cell <id>`` cell below it and runs it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from labserver import LabServer
+from notebook_page import cell, cells, open_notebook, run_cell, run_cell_and_wait, wait_for_cells
+
+from tinycode_jupyter.testing import ScriptedServer, call, say
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.timeout(180)
+NB = "fix_undo.ipynb"
+CHANGE = "values.append(3)\ncreated = 'new'\ndel gone\nprint('changed', values)"
+
+
+@pytest.fixture
+def model_server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as server:
+        yield server
+
+
+def agent_source(model_server: ScriptedServer, prompt: str) -> str:
+    return f"%%agent --model openai/scripted --api-base {model_server.url}\n{prompt}"
+
+
+def open_fresh(page: Page, lab_server: LabServer, cells_json: list[dict[str, Any]]) -> None:
+    lab_server.write_notebook(NB, cells_json)
+    open_notebook(page, lab_server.page_url(NB))
+
+
+def test_undo_this_run_puts_the_kernel_back_and_the_page_says_what_it_did(page: Any, lab_server: LabServer,
+                                                                          model_server: ScriptedServer) -> None:  # fmt: skip
+    open_fresh(page, lab_server, [
+        {"id": "data", "cell_type": "code", "source": "%load_ext tinycode_jupyter\nvalues = [1, 2]\ngone = 0"},
+        {"id": "agent", "cell_type": "code", "source": agent_source(model_server, "Add 3 to values, tidy up.")},
+    ])  # fmt: skip
+    run_cell(page, 0)
+    model_server.add(call("run_python", {"code": CHANGE}), say("Added 3; removed `gone`."))
+    run_cell(page, 1)
+    shown = wait_for_cells(page, 4)  # the step's cell and the answer below the agent cell
+    assert "changed [1, 2, 3]" in "\n".join(shown[2]["outputs"])
+
+    undo = cell(page, 1).locator(".jp-tinycode-undo")
+    undo.wait_for()
+    assert undo.text_content() == "↩ Undo this run"
+    undo.click()
+    dialog = page.locator(".jp-Dialog")
+    assert "Undo this agent run?" in (dialog.text_content() or "")
+    dialog.locator("button", has_text="Undo").click()
+    report = cell(page, 1).locator(".jp-tinycode-undo-report")
+    report.filter(has_text="Undid 1 run").wait_for(timeout=30_000)
+    text = report.text_content() or ""
+    assert "values" in text and "created" in text and "gone" in text, text
+
+    index = run_cell_and_wait(page, "print(values, 'created' in dir(), gone)")
+    assert cells(page)[index]["outputs"] == ["[1, 2] False 0"]
+
+
+def test_fix_with_agent_shows_under_an_error_and_asks_the_agent_below_the_failing_cell(page: Any, lab_server: LabServer) -> None:
+    open_fresh(page, lab_server, [
+        {"id": "load", "cell_type": "code", "source": "%load_ext tinycode_jupyter"},
+        {"id": "boom", "cell_type": "code", "source": "1 / 0"},
+        {"id": "fine", "cell_type": "code", "source": "print('fine')"},
+    ])  # fmt: skip
+    run_cell(page, 0)
+    run_cell(page, 2)
+    assert cell(page, 2).locator(".jp-tinycode-fix").count() == 0  # no error, no button
+    run_cell(page, 1)
+    fix = cell(page, 1).locator(".jp-tinycode-fix")
+    fix.wait_for()
+    assert fix.text_content() == "Fix with agent"
+    fix.click()
+    shown = wait_for_cells(page, 4)
+    assert shown[2]["source"] == "%agent fix --cell boom"  # the request is a cell of the notebook, below the error
