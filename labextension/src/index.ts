@@ -9,7 +9,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
 import { watchNotebook } from './comm';
 import { watchErrors } from './fixButton';
-import { watchAgentRuns } from './undoButton';
+import { watchAgentRuns } from './agentCellBar';
 import { sidebar } from './sidebar';
 
 const cells: JupyterFrontEndPlugin<void> = {
@@ -25,7 +25,7 @@ const cells: JupyterFrontEndPlugin<void> = {
 
 const cellActions: JupyterFrontEndPlugin<void> = {
   id: 'tinycode-jupyter:cell-actions',
-  description: 'Adds "Fix with agent" under error outputs and "Undo this run" under agent cells.',
+  description: 'Adds "Fix with agent" under error outputs, and "Undo this run" and "Ask again" under agent cells.',
   autoStart: true,
   requires: [INotebookTracker],
   activate: (_app: JupyterFrontEnd, tracker: INotebookTracker): void => {

@@ -1,10 +1,13 @@
 /**
- * An "Undo this run" bar on every agent cell that ran: it asks the kernel for
- * `%agent undo --run <id>` (that run and any after it: variables, files with git checkpoints,
- * and the cells through the notebook's "revert this run") and shows the kernel's report.
+ * The bar under every agent cell that ran:
+ * - "Undo this run" asks the kernel for `%agent undo --run <id>` (that run and any after it:
+ *   variables, files with git checkpoints, and the cells through the notebook's "revert this
+ *   run") and shows the kernel's report;
+ * - "Ask again" re-runs an answered cell with `--rerun` (the kernel drops the word when it
+ *   writes the new answer marker), as a user would type it.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import type { NotebookPanel } from '@jupyterlab/notebook';
+import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import type { KernelMessage } from '@jupyterlab/services';
 
 import { barButton, CellWidget, IBarSpec, watchCellBars } from './cellBars';
@@ -59,6 +62,25 @@ async function undoRun(panel: NotebookPanel, cell: CellWidget, runId: string): P
   return text.trim() || 'Undone.';
 }
 
+/** The agent cell's source with `--rerun` on its first line. */
+export function withRerun(source: string): string {
+  const [first, ...rest] = source.split('\n');
+  return /\s--rerun(\s|$)/.test(first) ? source : [`${first.trimEnd()} --rerun`, ...rest].join('\n');
+}
+
+/** Run the agent cell again with `--rerun`: the model is asked again and the run's cells are replaced. */
+async function askAgain(panel: NotebookPanel, cell: CellWidget): Promise<void> {
+  const notebook = panel.content;
+  const index = notebook.widgets.indexOf(cell);
+  if (index < 0) {
+    return;
+  }
+  cell.model.sharedModel.setSource(withRerun(cell.model.sharedModel.getSource()));
+  notebook.activeCellIndex = index;
+  notebook.deselectAll();
+  await NotebookActions.run(notebook, panel.sessionContext);
+}
+
 /** Show the bar on the panel's agent cells that ran. */
 export function watchAgentRuns(panel: NotebookPanel): void {
   watchCellBars(panel, 'jp-tinycode-undobar', (cell): IBarSpec | null => {
@@ -75,7 +97,11 @@ export function watchAgentRuns(panel: NotebookPanel): void {
           void confirmAndUndo(panel, cell, runId, undo, report);
         });
         undo.classList.add('jp-tinycode-undo');
-        bar.append(undo, report);
+        const again = barButton('⟳ Ask again', 'Ask the model again and replace the cells this cell wrote', () => {
+          void askAgain(panel, cell);
+        });
+        again.classList.add('jp-tinycode-rerun');
+        bar.append(undo, again, report);
       }
     };
   });

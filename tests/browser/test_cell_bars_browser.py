@@ -1,8 +1,8 @@
-"""The Fix and Undo buttons in a real JupyterLab: what the agent broke is put back, and the page shows it.
+"""The bars under cells in a real JupyterLab: Undo, Ask again and Fix, and what the page shows after each.
 
 A scripted model drives real runs in a real kernel. "↩ Undo this run" under an agent cell asks
-the kernel for ``%agent undo --run <id>``; "Fix with agent" under an error output inserts a
-``%agent fix --cell <id>`` cell below it and runs it.
+the kernel for ``%agent undo --run <id>``; "⟳ Ask again" re-runs it with ``--rerun``; "Fix with
+agent" under an error output inserts a ``%agent fix --cell <id>`` cell below it and runs it.
 """
 from __future__ import annotations
 
@@ -64,6 +64,28 @@ def test_undo_this_run_puts_the_kernel_back_and_the_page_says_what_it_did(page: 
 
     index = run_cell_and_wait(page, "print(values, 'created' in dir(), gone)")
     assert cells(page)[index]["outputs"] == ["[1, 2] False 0"]
+
+
+def test_ask_again_calls_the_model_again_and_replaces_the_runs_cells(page: Any, lab_server: LabServer,
+                                                                     model_server: ScriptedServer) -> None:  # fmt: skip
+    open_fresh(page, lab_server, [
+        {"id": "load", "cell_type": "code", "source": "%load_ext tinycode_jupyter"},
+        {"id": "agent", "cell_type": "code", "source": agent_source(model_server, "Make x.")},
+    ])  # fmt: skip
+    run_cell(page, 0)
+    model_server.add(call("run_python", {"code": "x = 1\nprint('x is', x)"}), say("x is 1."))
+    run_cell(page, 1)
+    first = wait_for_cells(page, 4)
+    assert "--answered" in first[1]["source"]
+    asked = len(model_server.requests)
+
+    model_server.add(call("run_python", {"code": "x = 2\nprint('x is', x)"}), say("x is 2 now."))
+    cell(page, 1).locator(".jp-tinycode-rerun").click()
+    page.wait_for_function("() => document.body.innerText.includes('x is 2 now.')", timeout=60_000)
+    shown = wait_for_cells(page, 4)  # replaced, not added
+    assert len(model_server.requests) == asked + 2
+    assert shown[2]["source"] == "x = 2\nprint('x is', x)" and shown[2]["outputs"] == ["x is 2"]
+    assert "--rerun" not in shown[1]["source"] and "--answered" in shown[1]["source"]
 
 
 def test_fix_with_agent_shows_under_an_error_and_asks_the_agent_below_the_failing_cell(page: Any, lab_server: LabServer) -> None:
