@@ -17,7 +17,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from tinycode_jupyter.notebook.records import stamp_agent_cell
+from tinycode_jupyter.notebook.records import source_sha, stamp_agent_cell
 from tinycode_jupyter.testing import call, say
 
 pytestmark = pytest.mark.kernel
@@ -124,7 +124,8 @@ def test_asked_to_change_run_and_add_the_agent_does_exactly_that_from_the_contex
     assert changed.source == LOWERED
     assert changed.outputs == [{"output_type": "stream", "name": "stdout", "text": "selected [3, 2, 8]\n"}]
     answer = saved[order[5]]
-    assert changed.metadata == {"tinycode": {"edits": [{"run_id": answer.metadata["tinycode"]["run_id"], "previous_source": THRESHOLD}]}}
+    assert changed.metadata == {"tinycode": {"edits": [{"run_id": answer.metadata["tinycode"]["run_id"], "previous_source": THRESHOLD,
+                                                        "new_sha": source_sha(LOWERED)}]}}
     # the cell it added (not executed by the run: run_cells runs cells), written by this run below that cell
     assert inserted.source == COUNT and inserted.outputs == []
     assert inserted.metadata["tinycode"]["run_id"] == answer.metadata["tinycode"]["run_id"]

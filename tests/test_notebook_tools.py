@@ -28,7 +28,7 @@ from tinycode_jupyter.notebook.comm_backend import DirectTransport, ProtocolNote
 from tinycode_jupyter.notebook.context import CONTEXT_TOKENS, build_context, variables, without_context
 from tinycode_jupyter.notebook.document import NotebookDocument
 from tinycode_jupyter.notebook.readonly import HistoryNotebook, TurnMemory
-from tinycode_jupyter.notebook.records import is_agent_cell, stamp_agent_cell
+from tinycode_jupyter.notebook.records import is_agent_cell, source_sha, stamp_agent_cell
 from tinycode_jupyter.notebook.workspace import run_with_notebook
 from tinycode_jupyter.testing import ScriptedLLM, call, say
 
@@ -110,7 +110,8 @@ def test_edit_with_old_source_replaces_exactly_one_occurrence_keeps_the_id_and_r
                                                       "old_source": "threshold = 10"}), say("done")])  # fmt: skip
     cell = nb.cells[1]
     assert (cell.id, cell.source) == ("thr0001", THRESHOLD.replace("threshold = 10", "threshold = 1"))
-    assert cell.metadata["tinycode"]["edits"] == [{"run_id": result.record.run_id, "previous_source": THRESHOLD}]
+    assert cell.metadata["tinycode"]["edits"] == [{"run_id": result.record.run_id, "previous_source": THRESHOLD,
+                                                   "new_sha": source_sha(cell.source)}]
     assert not is_agent_cell(cell)  # still the user's cell
     start = events.starts[0]
     assert [(e.kind, e.target) for e in start.effects] == [("edits_cell", "thr0001")]

@@ -1,4 +1,5 @@
-"""``%load_ext tinycode_jupyter``: register the magics and the sidebar chat's comm target, and say so in one line.
+"""``%load_ext tinycode_jupyter``: register the magics, the record of cell errors and the sidebar chat's comm target,
+and say so in one line.
 
 Nothing heavy is imported here.
 """
@@ -15,6 +16,7 @@ def load(ipython: Any) -> None:
 
     magics = AgentMagics(shell=ipython)
     ipython.register_magics(magics)
+    magics.session.errors.attach()
     ipython.register_magics(SandboxMagics(ipython, magics.session))
     if getattr(ipython, "kernel", None) is not None:
         from . import sidebar_comm

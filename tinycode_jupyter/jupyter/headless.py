@@ -9,7 +9,8 @@ JupyterLab does), and:
   notebook tools read, insert, edit, delete and run cells of this very notebook while it runs, and
   the saved notebook holds the result. Edits and deletes of the user's cells are refused unless
   ``allow_edits``; cells the agent inserts are not executed by the run (``run_cells`` runs them);
-  a cell the agent deleted is not executed; a cell it edited is executed with its new source;
+  a cell the agent deleted is not executed; a cell it edited is executed with its new source; a run
+  that ``%agent undo`` reverts (``revert_run``) also loses the cells it wrote back;
 - collects the write-back messages (:mod:`.comm_protocol`, ``replace_run``/``upsert_cell``) and
   applies them once execution ends, so each agent cell's code cells and answer sit right below it.
 
@@ -128,9 +129,13 @@ class _NotebookComm:
         self.comm_id = comm_id
 
     def handle_msg(self, msg: dict[str, Any]) -> None:
-        reply = self.client.document.handle(msg["content"].get("data"))
-        if reply is not None:
-            self.client.send_comm_reply(self.comm_id, reply)
+        data = msg["content"].get("data")
+        reply = self.client.document.handle(data)
+        if reply is None:
+            return
+        if data.get("op") == "revert_run" and reply.get("ok"):
+            reply["result"]["removed"] += self.client.forget_run(data["run_id"])
+        self.client.send_comm_reply(self.comm_id, reply)
 
 
 class HeadlessClient(NotebookClient):
@@ -224,6 +229,11 @@ class HeadlessClient(NotebookClient):
     def _note_error(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
         content = execute_reply.get("content", {})
         self.errors.append((cell.get("id"), content.get("ename", "Error"), content.get("evalue", "")))
+
+    def forget_run(self, run_id: str) -> list[str]:
+        """A reverted run's written-back cells are not merged into the notebook; their ids."""
+        forgotten = [anchor for anchor, run in self.agent_runs.items() if run.run_id == run_id]
+        return [cell.get("id") for anchor in forgotten for cell in self.agent_runs.pop(anchor).cells]
 
     @property
     def failed_ids(self) -> set[str]:

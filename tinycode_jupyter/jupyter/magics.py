@@ -33,7 +33,7 @@ from ..option_values import BadOptionValue, for_argparse, positive_amount, posit
 from .answered import Answered, answer_key, marked_source, parse_marker, request_code, request_parent, rerun_requested
 
 SETTINGS = ("model", "api_base", "provider", "max_turns", "budget_usd", "budget_tokens", "price_per_mtok", "approve")
-COMMANDS = ("help", "reset", "usage", "chat", "export", "undo")
+COMMANDS = ("help", "reset", "usage", "chat", "export", "undo", "fix")
 NOT_THE_QUESTION = ("answered", "rerun", "record", "replay")
 """Options left out of an answer's key: the marker itself, and where the model's replies come from."""
 LINE_FORMS = """\
@@ -43,10 +43,18 @@ LINE_FORMS = """\
 %agent usage               token and cost totals
 %agent chat                open the chat widget
 %agent export PATH         write the session as a notebook
-%agent undo [N]            put back what the last run (or N runs) changed: variables, and files with git checkpoints
+%agent undo [N]            put back what the last run (or N runs) changed: variables, the cells it wrote, edited
+                           or deleted (with the JupyterLab extension or tinycode run), files with git checkpoints
 %agent undo --run ID       undo run ID and every run after it (the Undo button under an agent cell)
+%agent fix [INSTRUCTIONS]  fix the last error: the agent gets the traceback and the cells involved, changes the
+                           cell where the error starts and re-runs the cells
+%agent fix --cell ID       fix the error of that cell (the Fix button under an error inserts this)
 %agent help                this help
-%%sandbox NAME             run a written-back cell again in the provider it came from (local, modal)"""
+%%sandbox NAME             run a written-back cell again in the provider it came from (local, modal)
+
+In a prompt: {{df}} or @df describes a variable; {{In[3]}} is the source of execution 3, {{Out[3]}} its result,
+{{Err[3]}} its error's traceback; @cell:ID is a cell's source and outputs (an id or a unique prefix).
+Each reference is capped at 3000 characters; an unknown one fails the cell."""
 APPROVE_CHOICES = ("off", "writes", "all")
 LIMITS: dict[str, Callable[[Any], Any]] = {"max_turns": positive_int, "budget_usd": positive_amount,
                                            "budget_tokens": positive_int, "price_per_mtok": price_option}  # fmt: skip
@@ -56,6 +64,7 @@ ENVIRONMENT = {"max_turns": "TINYCODE_MAX_TURNS", "budget_usd": "TINYCODE_BUDGET
 BUDGETS = ("budget_usd", "budget_tokens")
 NO_BUDGET = ("none", "off")
 """What ``%agent budget_usd=...`` (or ``budget_tokens=``) takes to remove the budget."""
+_CELL_OPTION = re.compile(r"(?:^|\s)--cell(?:=|\s+)(?!--)(\S+)")
 _HISTORY_NAME = re.compile(r"_i*\d*")
 """IPython's output and input history names: ``_``, ``_3``, ``_i``, ``_ii3``..."""
 
@@ -252,7 +261,10 @@ class AgentMagics(Magics):
     @line_magic("agent")  # type: ignore[arg-type]  # IPython types the named form as taking no function
     def agent_line(self, line: str) -> Any:
         """%agent: show settings · %agent key=value …: set defaults · %agent reset · %agent usage · %agent chat ·
-        %agent export PATH · %agent undo [N] · %agent help."""
+        %agent export PATH · %agent undo [N] · %agent fix [--cell ID] [INSTRUCTIONS] · %agent help."""
+        command, _, text = line.strip().partition(" ")
+        if command == "fix":
+            return self._fix(text)
         words = _words("%agent", line)
         if not words:
             return self._show_settings()
@@ -274,8 +286,8 @@ class AgentMagics(Magics):
             return self._undo(rest)
         if all("=" in w for w in words):
             return self._set(words)
-        raise UsageError(f"%agent: unknown command {command!r}; use help, reset, usage, chat, export PATH, undo [N] "
-                         f"or key=value{_did_you_mean(command, COMMANDS)}")
+        raise UsageError(f"%agent: unknown command {command!r}; use help, reset, usage, chat, export PATH, undo [N], "
+                         f"fix or key=value{_did_you_mean(command, COMMANDS)}")
 
     def _undo(self, rest: list[str]) -> "PlainText":
         """``%agent undo [N]`` or ``%agent undo --run ID`` (that run and every run after it: the Undo button's form):
@@ -288,6 +300,25 @@ class AgentMagics(Magics):
             return PlainText(self.session.undo(positive_int(rest[0]) if rest else 1).text())
         except (BadOptionValue, TinyCodeError) as exc:
             raise UsageError(f"%agent undo: {exc}") from None
+
+    def _fix(self, text: str) -> "PlainText | None":
+        """``%agent fix [--cell ID] [INSTRUCTIONS]``: run the agent on an error; no error to fix is one line, no model call.
+
+        The instructions are free text (not split as shell words), so ``don't`` needs no quoting.
+        """
+        found = _CELL_OPTION.search(text)
+        if "--cell" in _CELL_OPTION.sub(" ", text).split():
+            raise UsageError("%agent fix: --cell needs a cell id, e.g. %agent fix --cell 3f2a9c1d")
+        instructions = _CELL_OPTION.sub(" ", text).strip() if found else text.strip()
+        from ..notebook.fix_prompt import NothingToFix
+
+        try:
+            self.session.fix(self.current_settings(), found[1] if found else None, instructions)
+        except NothingToFix as exc:
+            return PlainText(str(exc))
+        except TinyCodeError as exc:
+            raise UsageError(f"%agent fix: {exc}") from None
+        return None
 
     def _check_variable_name(self, name: str) -> None:
         """``-o NAME`` must be a name the result can be bound to without hiding a keyword, builtin or IPython's own."""
@@ -338,6 +369,7 @@ class AgentMagics(Magics):
 
     def close(self) -> None:
         self.session.close()
+        self.session.errors.detach()
 
 
 def _show_text(text: str) -> None:

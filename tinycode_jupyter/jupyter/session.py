@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import TinyCodeError
 from ..record import RunResult
 from .background_loop import BackgroundLoop
+from .error_log import ErrorLog
 from .kernel_runner import KernelRunner
+
+if TYPE_CHECKING:
+    from ..notebook.base import NotebookState
+    from ..notebook.workspace import NotebookConnector, PromptSource
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,8 @@ class AgentSession:
         self.running = False
         self._undo_history: Any = None
         self._undo_recorder: Any = None
+        self.errors = ErrorLog(shell, busy=lambda: self.running)
+        """The errors of the kernel's cells (``%agent fix``, ``{Err[n]}``), recorded once :meth:`ErrorLog.attach` is called."""
 
     # --- the agent ------------------------------------------------------------------
     def get_agent(self, settings: dict[str, Any]) -> Any:
@@ -72,10 +79,13 @@ class AgentSession:
         return self._undo_history
 
     # --- one run --------------------------------------------------------------------------
-    def run(self, prompt: str, settings: dict[str, Any], record: str | None = None, replay: str | None = None, *,
+    def run(self, prompt: "PromptSource", settings: dict[str, Any], record: str | None = None, replay: str | None = None, *,
             runner: KernelRunner | None = None, hooks: Sequence[Any] | None = None,
             on_answered: Callable[[str], None] | None = None) -> RunResult:  # fmt: skip
         """Run the agent on ``prompt`` from the kernel's main thread; one run at a time per kernel.
+
+        Cell references in the prompt are expanded (:mod:`.references`) and the variables it names
+        described (:mod:`.variables`); a callable ``prompt`` writes the whole prompt from the notebook.
 
         ``hooks`` show the run (default: the cell's streaming output and the write-back of
         cells, both scheduled on ``runner``); pass your own ``runner`` to keep a handle for
@@ -84,7 +94,6 @@ class AgentSession:
         """
         from ..cassette import RecordingLLM, ReplayLLM, recording_target
         from ..hooks.token_tracker import refuse_unpriced_cost_limits, run_budget_tracker
-        from .variables import context_for_prompt
 
         if self.running:
             raise TinyCodeError("an agent run is already in progress in this kernel; wait for it or stop it")
@@ -111,11 +120,11 @@ class AgentSession:
         runner.attach(agent, hooks)  # interrupts stop the running step first; its printed output streams
         if hasattr(real_llm, "on_retry"):  # retries show on the cell's status line
             real_llm.on_retry = next((h.show_retry for h in hooks if hasattr(h, "show_retry")), None)
-        full_prompt = prompt + context_for_prompt(prompt, self.shell.user_ns)
+        written = prompt if callable(prompt) else lambda state: self.with_references(prompt, state)
         self.running = True
         try:
             anchor = self._anchor_cell_id()
-            return runner.run(lambda: self._run_in_notebook(agent, full_prompt, runner, anchor))
+            return runner.run(lambda: self._run_in_notebook(agent, written, runner, anchor))
         except BaseException:
             if recorder is not None:
                 self._restore_quietly(recorder)
@@ -131,12 +140,40 @@ class AgentSession:
             if getattr(agent.provider, "name", "") == "kernel":
                 agent.provider.main_thread_runner = None
 
-    async def _run_in_notebook(self, agent: Any, prompt: str, runner: KernelRunner, anchor: str | None) -> RunResult:
-        """The run, with the notebook's outline, variables and changes, and the notebook tools for this run."""
-        from ..notebook.workspace import NotebookConnector, run_in_notebook
+    def with_references(self, text: str, state: "NotebookState") -> str:
+        """``text`` with its cell references expanded and the variables it names described (on the main thread)."""
+        from .references import expand_references
+        from .variables import context_for_prompt
+
+        return expand_references(text, self.shell, self.errors, state) + context_for_prompt(text, self.shell.user_ns)
+
+    def notebooks(self) -> "NotebookConnector":
+        """What finds the notebook of each run and undo (one per session)."""
+        from ..notebook.workspace import NotebookConnector
 
         self._notebooks = self._notebooks or NotebookConnector(self.shell)
-        return await run_in_notebook(agent, prompt, self._notebooks, runner.call_on_main, runner.run_on_main, anchor)
+        return self._notebooks
+
+    async def _run_in_notebook(self, agent: Any, prompt: "PromptSource", runner: KernelRunner,
+                               anchor: str | None) -> RunResult:  # fmt: skip
+        """The run, with the notebook's outline, variables and changes, and the notebook tools for this run."""
+        from ..notebook.workspace import run_in_notebook
+
+        return await run_in_notebook(agent, prompt, self.notebooks(), runner.call_on_main, runner.run_on_main, anchor)
+
+    def fix(self, settings: dict[str, Any], cell: str | None = None, instructions: str = "") -> RunResult:
+        """``%agent fix``: run the agent on the error of ``cell`` (None: the latest one) with the cells involved.
+
+        :class:`~tinycode_jupyter.notebook.fix_prompt.NothingToFix` when there is no error (no model is called).
+        """
+        from ..notebook.fix_prompt import choose_error, fix_prompt, involved_cells
+
+        def written(state: "NotebookState") -> str:
+            error, failing = choose_error(state, self.errors, cell)
+            involved = involved_cells(error, failing, state, self.errors)
+            return fix_prompt(error, involved, self.with_references(instructions, state) if instructions else "")
+
+        return self.run(written, settings)
 
     @staticmethod
     def _restore_quietly(recorder: Any) -> None:
@@ -192,13 +229,17 @@ class AgentSession:
 
     # --- line-magic commands ------------------------------------------------------------------
     def undo(self, runs: int = 1) -> Any:
-        """Put back what the last ``runs`` agent runs changed: the kernel's variables, and the work dir's files when
-        git checkpoints are on. Returns an :class:`~tinycode_jupyter.kernel_undo.UndoReport` (``.text()``)."""
+        """Put back what the last ``runs`` agent runs changed: the kernel's variables, the notebook's cells (through the
+        notebook's owner, found with the undo cell's id), and the work dir's files when git checkpoints are on. Returns an :class:`~tinycode_jupyter.kernel_undo.UndoReport` (``.text()``)."""
         if self.running:
             raise TinyCodeError("an agent run is in progress in this kernel; wait for it or stop it, then undo")
+        from ..notebook.cell_undo import NotebookCellReverter
+
         runner = KernelRunner(self.background)
         history, namespace, hidden = self.undo_history(), self.shell.user_ns, self.shell.user_ns_hidden
-        return runner.run(lambda: history.undo(runs, namespace, hidden, runner.run_on_main))
+        anchor = self._anchor_cell_id()
+        cells = NotebookCellReverter(lambda: self.notebooks().find(runner.call_on_main, runner.run_on_main, anchor), anchor)
+        return runner.run(lambda: history.undo(runs, namespace, hidden, runner.run_on_main, cells))
 
     def reset(self) -> None:
         if self.agent is not None:

@@ -7,7 +7,8 @@ from typing import Any
 
 MAX_DESCRIPTION_CHARS = 1500
 MAX_VARIABLES = 8
-_REFERENCE = re.compile(r"(?<![\w{])\{([A-Za-z_]\w*)\}|(?<![\w@.])@([A-Za-z_]\w*)")
+_REFERENCE = re.compile(r"(?<![\w{])\{([A-Za-z_]\w*)\}|(?<![\w@.])@(?!cell:)([A-Za-z_]\w*)")
+"""``{name}`` or ``@name``; ``@cell:<id>`` is a cell reference (:mod:`.references`), not a variable."""
 
 
 def referenced_names(prompt: str) -> list[str]:

@@ -2,8 +2,9 @@
 
 Undo puts back, newest run first, the variables each run could change (:mod:`.restore`), then the
 work dir's files to the git checkpoint taken before the oldest of those runs (when git checkpoints
-are on), then the notebook's cells through :attr:`UndoHistory.cells` (a seam: the notebook
-workspace's "revert this run"; until one is set, cells are left as they are and the report says so).
+are on), then the notebook's cells through the :class:`CellReverter` given to :meth:`UndoHistory.undo`
+(``%agent undo`` gives :class:`~tinycode_jupyter.notebook.cell_undo.NotebookCellReverter`: the notebook
+owner's ``revert_run``; without one, cells are left as they are).
 """
 from __future__ import annotations
 
@@ -99,8 +100,6 @@ class UndoHistory:
     def __init__(self, config: UndoConfig | None = None) -> None:
         self.config = config or UndoConfig()
         self.runs: list[RunCheckpoint] = []
-        self.cells: CellReverter | None = None
-        """The notebook workspace's revert of a run's cells; None: cells are not reverted."""
 
     def begin(self, run_id: str, prompt: str) -> RunCheckpoint:
         """The checkpoint of a new run (the oldest ones are forgotten past ``max_runs``)."""
@@ -121,8 +120,9 @@ class UndoHistory:
                         f"{self.config.max_runs} runs the history keeps")  # fmt: skip
 
     async def undo(self, count: int, namespace: dict[str, Any], hidden: Iterable[str] = (),
-                   on_main: OnMain[Any] | None = None) -> UndoReport:  # fmt: skip
-        """Undo the last ``count`` runs: variables (on the kernel's main thread, through ``on_main``), files, cells."""
+                   on_main: OnMain[Any] | None = None, cells: CellReverter | None = None) -> UndoReport:  # fmt: skip
+        """Undo the last ``count`` runs: variables (on the kernel's main thread, through ``on_main``), files, and
+        the notebook's cells through ``cells`` (None: left as they are)."""
         if count < 1:
             raise UndoError(f"undo: the number of runs must be 1 or more, got {count}")
         if not self.runs:
@@ -140,8 +140,8 @@ class UndoHistory:
 
         parts, names_now = await on_main(restore_all) if on_main is not None else restore_all()
         files = await _restore_files(taken)
-        cells = await self.cells.revert_runs([run.run_id for run in taken]) if self.cells is not None else None
-        return _report(taken, parts, names_now, files, cells)
+        cells_done = await cells.revert_runs([run.run_id for run in taken]) if cells is not None else None
+        return _report(taken, parts, names_now, files, cells_done)
 
 
 async def _restore_files(taken: list[RunCheckpoint]) -> str | None:

@@ -1,5 +1,7 @@
 """Checkpoints an agent's runs for undo: before each step that runs code in the live kernel, and the files once per run.
 
+A run that only changes notebook cells (``edits_cell``) gets a checkpoint too, so undo reverts its cells.
+
 :class:`UndoRecorder` is an interceptor (asked before every tool call, after the policy checks,
 before approval) and a hook (it learns which calls did not run, and the names a run leaves).
 Before a ``runs_python`` step in a provider that shares the user's namespace, it saves what the
@@ -40,16 +42,18 @@ class UndoRecorder(Interceptor, Hook):
     async def intercept(self, action: Action) -> None:
         if action.origin != "model":  # a custom tool called by code: the step running that code was saved
             return None
-        if not any(effect.kind in _CHANGES_FILES for effect in action.effects):
+        changes_files = any(effect.kind in _CHANGES_FILES for effect in action.effects)
+        edits_cells = any(effect.kind == "edits_cell" for effect in action.effects)
+        if not changes_files and not edits_cells:
             return None
         sources = [effect.payload for effect in action.effects if effect.kind == "runs_python"]
         shell = self._shell() if sources else None
         run = self.history.find(action.run_id)
         if run is None:
-            if shell is None and not self.agent.checkpointer.enabled:
+            if shell is None and not edits_cells and not self.agent.checkpointer.enabled:
                 return None
             run = self.history.begin(action.run_id, self._prompt(action.run_id))
-        if run.file_commit is None and run.file_note is None:
+        if changes_files and run.file_commit is None and run.file_note is None:
             await self._files_before(run)
         if shell is not None:
             point = await self._on_main(lambda: run.save_step(shell.user_ns, shell.user_ns_hidden,

@@ -88,6 +88,28 @@ class NotebookReadOnly(NotebookError):
         super().__init__("read_only", reason)
 
 
+@dataclass(frozen=True)
+class RevertSummary:
+    """What reverting one run did to the cells (the owner's ``revert_run`` result)."""
+
+    run_id: str
+    removed: tuple[str, ...] = ()
+    """Cells the run inserted, removed."""
+    restored: tuple[str, ...] = ()
+    """Cells the run edited, back to their source before the run."""
+    reinserted: tuple[str, ...] = ()
+    """Cells the run deleted, back in the notebook."""
+    kept: tuple[tuple[str, str], ...] = ()
+    """``(cell id, why)`` of the cells the run touched that were left as they are (the user changed them since)."""
+
+    def line(self) -> str:
+        """One line: the cells removed, restored and brought back, then each kept cell with its reason."""
+        parts = [f"{verb} {', '.join(ids)}" for verb, ids in (("removed", self.removed), ("restored", self.restored),
+                                                              ("brought back", self.reinserted)) if ids]  # fmt: skip
+        kept = [f"kept {cell_id} ({why})" for cell_id, why in self.kept]
+        return f"run {self.run_id}: " + ("; ".join(parts + kept) or "no cell to change")
+
+
 @dataclass
 class RunInfo:
     """What writes are stamped with: the run, the agent cell and the model."""
@@ -129,6 +151,10 @@ class Notebook(abc.ABC):
     @abc.abstractmethod
     async def remember_turn(self, snapshot: TurnSnapshot) -> None:
         """Keep ``snapshot`` for the next run's "changed since your last turn"."""
+
+    @abc.abstractmethod
+    async def revert(self, run_id: str) -> RevertSummary:
+        """Undo what run ``run_id`` did to the cells (``revert_run`` in :mod:`.protocol`)."""
 
     async def close(self) -> None:
         return None

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from . import protocol
-from .base import CellInfo, CellType, Notebook, NotebookError, NotebookState, RunInfo, TurnSnapshot, UserCellPolicy
+from .base import (CellInfo, CellType, Notebook, NotebookError, NotebookState, RevertSummary, RunInfo, TurnSnapshot,
+                   UserCellPolicy)
 
 if TYPE_CHECKING:
     from .document import NotebookDocument
@@ -166,6 +167,9 @@ class ProtocolNotebook(Notebook):
 
     async def remember_turn(self, snapshot: TurnSnapshot) -> None:
         await self._ask("set_last_turn", last_turn=protocol.snapshot_to_wire(snapshot))
+
+    async def revert(self, run_id: str) -> RevertSummary:
+        return protocol.revert_from_wire(run_id, await self._ask("revert_run", run_id=run_id))
 
     async def close(self) -> None:
         await self.transport.close()

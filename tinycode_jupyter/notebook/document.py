@@ -14,6 +14,7 @@ from typing import Any, Callable, Literal
 from . import records
 from .base import CELL_TYPES, NotebookError
 from .protocol import VERSION, cell_to_wire, failure, ok
+from .revert import revert_run
 
 log = logging.getLogger(__name__)
 HeadlessPolicy = Literal["allow", "deny"]
@@ -38,10 +39,11 @@ class NotebookDocument:
         self._handlers: dict[str, Handler] = {
             "hello": self._hello, "get_cells": self._get_cells, "insert_cell": self._insert, "edit_cell": self._edit,
             "delete_cell": self._delete, "set_outputs": self._set_outputs, "set_last_turn": self._set_last_turn,
+            "revert_run": self._revert_run,
         }  # fmt: skip
 
     def was_deleted(self, cell: Any) -> bool:
-        """Whether this cell object was deleted through the protocol (the runner then skips it)."""
+        """Whether this cell object was deleted (or removed by a revert) through the protocol (the runner then skips it)."""
         return id(cell) in self._deleted
 
     def handle(self, message: Any) -> dict[str, Any] | None:
@@ -98,7 +100,7 @@ class NotebookDocument:
     def _edit(self, message: dict[str, Any]) -> dict[str, Any]:
         index, cell = self._checked(message, "edit")
         source, run = _text(message, "source"), _run(message)
-        records.record_edit(cell, run["run_id"], records.source_of(cell))
+        records.record_edit(cell, run["run_id"], records.source_of(cell), source)
         agent = records.is_agent_cell(cell)
         cell["source"] = source
         if agent:
@@ -141,6 +143,11 @@ class NotebookDocument:
             raise NotebookError("bad_request", "last_turn must be {run_id, cells}")
         records.remember_last_turn(self.nb, last_turn)
         return {}
+
+    def _revert_run(self, message: dict[str, Any]) -> dict[str, Any]:
+        done = revert_run(self.nb, message["run_id"], self._new_id)
+        self._deleted.update(id(cell) for cell in done.taken_out)
+        return done.result()
 
     # --- helpers --------------------------------------------------------------------------
     def _wire(self, cell: Any, index: int) -> dict[str, Any]:

@@ -95,7 +95,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from .base import CELL_TYPES, CellInfo, CellType, NotebookError, RunInfo, TurnSnapshot
+from .base import CELL_TYPES, CellInfo, CellType, NotebookError, RevertSummary, RunInfo, TurnSnapshot
 from .records import source_of
 
 TARGET = "tinycode_jupyter.notebook"
@@ -181,3 +181,16 @@ def snapshot_from_wire(data: Any) -> TurnSnapshot | None:
         return None
     entries = tuple((str(e[0]), str(e[1]), bool(e[2])) for e in data["cells"] if isinstance(e, list) and len(e) == 3)
     return TurnSnapshot(str(data.get("run_id") or ""), entries)
+
+
+def revert_from_wire(run_id: str, result: dict[str, Any]) -> RevertSummary:
+    """A ``revert_run`` result, checked field by field (what is not a string is left out)."""
+
+    def ids(key: str) -> tuple[str, ...]:
+        value = result.get(key)
+        return tuple(i for i in value if isinstance(i, str)) if isinstance(value, list) else ()
+
+    kept = result.get("kept")
+    entries = kept if isinstance(kept, list) else []
+    return RevertSummary(run_id, ids("removed"), ids("restored"), ids("reinserted"),
+                         tuple((str(e.get("cell_id")), str(e.get("reason") or "")) for e in entries if isinstance(e, dict)))  # fmt: skip

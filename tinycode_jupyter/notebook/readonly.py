@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
-from .base import CellInfo, CellType, Notebook, NotebookReadOnly, NotebookState, RunInfo, TurnSnapshot
+from .base import CellInfo, CellType, Notebook, NotebookReadOnly, NotebookState, RevertSummary, RunInfo, TurnSnapshot
 
 T = TypeVar("T")
 OnMain = Callable[[Callable[[], T]], Awaitable[T]]
@@ -69,6 +69,9 @@ class HistoryNotebook(Notebook):
 
     async def remember_turn(self, snapshot: TurnSnapshot) -> None:
         self.memory.snapshot = snapshot
+
+    async def revert(self, run_id: str) -> RevertSummary:
+        raise NotebookReadOnly(self.why_not_live)
 
 
 def _output(outputs: dict[int, Any], number: int) -> tuple[dict[str, Any], ...]:

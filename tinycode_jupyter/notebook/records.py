@@ -8,7 +8,7 @@ the user's (a re-run never replaces or deletes it). Cells written before these t
 existed count as the agent's while they carry a ``run_id``.
 
 Every change the agent makes to an existing cell is recorded: ``tinycode.edits`` on the cell
-(``run_id``, ``previous_source``), and deleted cells in the notebook's
+(``run_id``, ``previous_source``, ``new_sha``: the hash of the source the edit left), and deleted cells in the notebook's
 ``metadata.tinycode.deleted`` (``run_id``, ``after_cell_id``, the whole ``cell``). The
 notebook's ``metadata.tinycode.last_turn`` holds a snapshot of the cells when the agent's
 last turn ended, so the next run can say what the user changed since.
@@ -77,8 +77,10 @@ def restamp_source(cell: MutableMapping[str, Any]) -> None:
     _tinycode_for_writing(cell)["source_sha"] = source_sha(source_of(cell))
 
 
-def record_edit(cell: MutableMapping[str, Any], run_id: str, previous_source: str) -> None:
-    _tinycode_for_writing(cell).setdefault("edits", []).append({"run_id": run_id, "previous_source": previous_source})
+def record_edit(cell: MutableMapping[str, Any], run_id: str, previous_source: str, new_source: str) -> None:
+    """Record the agent's change of ``cell`` from ``previous_source`` to ``new_source`` (kept as its ``new_sha``)."""
+    edit = {"run_id": run_id, "previous_source": previous_source, "new_sha": source_sha(new_source)}
+    _tinycode_for_writing(cell).setdefault("edits", []).append(edit)
 
 
 def record_deletion(notebook: MutableMapping[str, Any], cell: Any, run_id: str, after_cell_id: str | None) -> None:

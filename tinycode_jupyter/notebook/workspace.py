@@ -9,13 +9,13 @@ and the user-cell guard for that run only, and saves the snapshot of the cells w
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar, Union
 
 from ..events import AgentEnd, AgentStart, Hook
 from . import protocol
-from .base import Notebook, RunInfo, TurnSnapshot
+from .base import Notebook, NotebookState, RunInfo, TurnSnapshot
 from .cell_index import CellIndex
-from .comm_backend import CommTransport, connect
+from .comm_backend import CommTransport, Transport, connect
 from .context import build_context, variables
 from .readonly import HistoryNotebook, TurnMemory
 from .records import source_sha
@@ -29,14 +29,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 OnMain = Callable[[Callable[[], T]], Awaitable[T]]
 Schedule = Callable[[Callable[[], Any]], None]
+PromptSource = Union[str, Callable[[NotebookState], str]]
+"""A prompt, or what writes it from the notebook's state when the run starts (``%agent fix``, cell references)."""
 
 
 class NotebookConnector:
-    """Finds the notebook of each run of one kernel session."""
+    """Finds the notebook of each run of one kernel session.
 
-    def __init__(self, shell: Any) -> None:
+    ``transport(schedule)`` makes the channel a hello goes out on: a comm (the default), or a
+    :class:`~.comm_backend.DirectTransport` to a document owner in the kernel's own process.
+    """
+
+    def __init__(self, shell: Any, transport: Callable[[Schedule], Transport] = CommTransport) -> None:
         self.shell = shell
         self.memory = TurnMemory()
+        self.transport = transport
         self._answered: bool | None = None
 
     async def find(self, schedule: Schedule, on_main: OnMain, kernel_cell_id: str | None) -> Notebook:
@@ -46,7 +53,7 @@ class NotebookConnector:
         """
         if kernel_cell_id is not None:
             timeout = protocol.UNANSWERED_HELLO_TIMEOUT if self._answered is False else protocol.HELLO_TIMEOUT
-            found = await connect(CommTransport(schedule), kernel_cell_id, timeout)
+            found = await connect(self.transport(schedule), kernel_cell_id, timeout)
             self._answered = found is not None
             if found is not None:
                 return found
@@ -65,12 +72,16 @@ class NotebookWorkspace(Hook):
         self.guard = UserCellGuard(notebook, self.index)
         self._tool_names: list[str] = []
 
-    async def context(self, variables_text: str | None) -> str:
+    async def look(self) -> NotebookState:
+        """The notebook as the run starts (the index learns it, and which cell is the agent's)."""
         state = await self.notebook.state()
         self.index.update(state, complete=True)
         self.index.agent_cell_id = self.run.anchor_cell_id or state.agent_cell_id
         self.run.anchor_cell_id = self.index.agent_cell_id
-        return build_context(state, self.notebook, variables_text)
+        return state
+
+    async def context(self, variables_text: str | None, state: NotebookState | None = None) -> str:
+        return build_context(state or await self.look(), self.notebook, variables_text)
 
     def attach(self, agent: "TinyCodeAgent") -> None:
         self._tool_names = [agent.add_tool(item).name for item in self.cell_tools.tools()]
@@ -92,9 +103,9 @@ class NotebookWorkspace(Hook):
         await self.notebook.remember_turn(TurnSnapshot(event.run_id, cells))
 
 
-async def run_in_notebook(agent: "TinyCodeAgent", prompt: str, connector: NotebookConnector, schedule: Schedule,
+async def run_in_notebook(agent: "TinyCodeAgent", prompt: PromptSource, connector: NotebookConnector, schedule: Schedule,
                           on_main: OnMain, kernel_cell_id: str | None) -> "RunResult":  # fmt: skip
-    """In a kernel: find the notebook, describe the user's variables (on the main thread), run."""
+    """In a kernel: find the notebook, describe the user's variables and write the prompt (on the main thread), run."""
     from ..jupyter.variables import brief
 
     notebook = await connector.find(schedule, on_main, kernel_cell_id)
@@ -102,16 +113,24 @@ async def run_in_notebook(agent: "TinyCodeAgent", prompt: str, connector: Notebo
         shell = connector.shell
         shared = agent.provider.capabilities.shares_user_namespace
         names = await on_main(lambda: variables(shell.user_ns, shell.user_ns_hidden, brief)) if shared else None
-        return await run_with_notebook(agent, prompt, notebook, kernel_cell_id, names)
+        return await run_with_notebook(agent, prompt, notebook, kernel_cell_id, names, on_main)
     finally:
         await notebook.close()
 
 
-async def run_with_notebook(agent: "TinyCodeAgent", prompt: str, notebook: Notebook, kernel_cell_id: str | None,
-                            variables_text: str | None = None) -> "RunResult":  # fmt: skip
-    """Run ``agent`` on ``prompt`` with the notebook's context appended and its tools offered for this run only."""
+async def run_with_notebook(agent: "TinyCodeAgent", prompt: PromptSource, notebook: Notebook, kernel_cell_id: str | None,
+                            variables_text: str | None = None, on_main: OnMain | None = None) -> "RunResult":  # fmt: skip
+    """Run ``agent`` on ``prompt`` with the notebook's context appended and its tools offered for this run only.
+
+    A callable ``prompt`` is written from the notebook as the run starts (through ``on_main``); what it
+    raises ends the run before any model call.
+    """
     workspace = NotebookWorkspace(notebook, agent, kernel_cell_id)
-    context = await workspace.context(variables_text)
+    state = await workspace.look()
+    if not isinstance(prompt, str):
+        write = prompt
+        prompt = await on_main(lambda: write(state)) if on_main is not None else write(state)
+    context = await workspace.context(variables_text, state)
     workspace.attach(agent)
     try:
         return await agent.run(prompt, context=context)
