@@ -7,17 +7,27 @@ document in the kernel's own process (``DirectTransport``), since no comm reache
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 
+from IPython.core.interactiveshell import InteractiveShell
+
+from tinycode_jupyter.notebook.base import CellInfo, NotebookReadOnly, NotebookState, RunInfo
+from tinycode_jupyter.notebook.cell_errors import error_in_outputs
+from tinycode_jupyter.notebook.comm_backend import DirectTransport, connect
+from tinycode_jupyter.notebook.document import NotebookDocument
+from tinycode_jupyter.notebook.fix_prompt import choose_error, involved_cells
+from tinycode_jupyter.notebook.readonly import HistoryNotebook, TurnMemory
 from tinycode_jupyter.notebook.records import source_sha
 from tinycode_jupyter.testing import ScriptedServer, call, say
 
@@ -259,3 +269,119 @@ def test_help_lists_fix_undo_and_the_reference_forms(kernel):
     for form in ("%agent fix [INSTRUCTIONS]", "%agent fix --cell ID", "%agent undo [N]", "{In[3]}", "{Out[3]}",
                  "{Err[3]}", "@cell:ID", "{df} or @df"):  # fmt: skip
         assert form in text, form
+
+
+MARKED = """\
+from tinycode_jupyter.jupyter.answered import Answered, answer_key, marked_source
+from tinycode_jupyter.jupyter.magics import NOT_THE_QUESTION, _cell_parser
+options = {{k: v for k, v in vars(_cell_parser().parse_args([])).items() if k not in NOT_THE_QUESTION}}
+print(marked_source("%%agent\\nSet z.", Answered({run_id!r}, answer_key("Set z.", options))))
+"""
+
+
+def test_real_kernel_an_agent_cell_whose_run_was_undone_is_asked_again(kernel, server):
+    before = len(chat_requests(server))
+    server.add(call("run_python", {"code": "z = 1"}), say("z is 1."))
+    assert kernel.execute("%%agent -o result\nSet z.", cell_id="agent").status == "ok"
+    run_id = kernel.eval("result.record.run_id").strip("'")
+    answered = kernel.execute(MARKED.format(run_id=run_id)).text().strip()
+    assert answered.startswith("%%agent --answered " + run_id)
+    assert f"answered in run {run_id}" in kernel.execute(answered, cell_id="agent").text()  # not asked again
+    assert len(chat_requests(server)) == before + 2
+    assert kernel.execute("%agent undo", cell_id="undo").status == "ok"
+    server.add(say("Asked again."))
+
+    again = kernel.execute(answered, cell_id="agent")
+
+    assert again.status == "ok" and "Asked again." in again.text()
+    assert len(chat_requests(server)) == before + 3
+
+
+# --- the owner's revert_run, in process -----------------------------------------------------------------
+def owner_with(cells: list[Any]) -> tuple[Any, Any]:
+    """An nbformat notebook and the kernel's client of its owner (the requests a run sends go through it)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = cells
+    notebook = asyncio.run(connect(DirectTransport(NotebookDocument(nb, "allow")), "agent"))
+    assert notebook is not None
+    return nb, notebook
+
+
+def test_revert_keeps_what_the_user_changed_since_and_says_why():
+    nb, notebook = owner_with([nbformat.v4.new_code_cell("a = 1", id="mine"), nbformat.v4.new_code_cell("b = 1", id="also"),
+                               nbformat.v4.new_code_cell("%%agent\nchange", id="agent")])  # fmt: skip
+    run = RunInfo("run1", "agent", "m")
+
+    async def the_run() -> str:
+        await notebook.edit("mine", "a = 2", "a = 1", run)
+        await notebook.edit("also", "b = 2", "b = 1", run)
+        await notebook.edit("also", "b = 3", "b = 2", run)
+        return (await notebook.insert("c = 1", "code", "agent", run)).id
+
+    inserted = asyncio.run(the_run())
+    nb.cells[0].source = "a = 2  # the user's own change"  # after the run
+    next(c for c in nb.cells if c.id == inserted).source = "c = 1  # edited by the user"
+
+    summary = asyncio.run(notebook.revert("run1"))
+
+    assert summary.restored == ("also",) and summary.removed == ()
+    assert dict(summary.kept) == {inserted: "changed by the user since the run wrote it", "mine": "changed since the run edited it"}
+    cells = {c.id: c for c in nb.cells}
+    assert cells["also"].source == "b = 1" and cells["also"].metadata == {}  # back before the run's first edit
+    assert cells["mine"].source == "a = 2  # the user's own change" and "edits" not in cells["mine"].metadata.get("tinycode", {})
+    assert summary.line() == f"run run1: restored also; kept {inserted} (changed by the user since the run wrote it); " \
+                             "kept mine (changed since the run edited it)"
+
+
+def test_revert_brings_deleted_cells_back_in_order_under_a_new_id_when_theirs_is_taken():
+    nb, notebook = owner_with([nbformat.v4.new_code_cell("x = 1", id="first"), nbformat.v4.new_code_cell("y = 1", id="second"),
+                               nbformat.v4.new_code_cell("z = 1", id="third")])  # fmt: skip
+    run = RunInfo("run2", None, "m")
+
+    async def the_run() -> None:
+        await notebook.delete("second", "y = 1", run)
+        await notebook.delete("first", "x = 1", run)
+
+    asyncio.run(the_run())
+    nb.cells.append(nbformat.v4.new_code_cell("print()", id="second"))  # the user reuses the id meanwhile
+
+    summary = asyncio.run(notebook.revert("run2"))
+
+    assert [c.source for c in nb.cells] == ["x = 1", "y = 1", "z = 1", "print()"]
+    assert summary.reinserted[0] == "first" and summary.reinserted[1] not in ("second", "first")
+    assert nb.metadata == {}
+
+
+def test_a_read_only_notebook_cannot_revert():
+    with pytest.raises(NotebookReadOnly, match="no notebook frontend"):
+        asyncio.run(HistoryNotebook(InteractiveShell.instance(), TurnMemory()).revert("run"))
+
+
+# --- the cells a fix gets, in process ----------------------------------------------------------------
+def cells_of(*sources: tuple[str, str]) -> Any:
+    return NotebookState(tuple(CellInfo(cell_id, i, "code", source, i + 1) for i, (cell_id, source) in enumerate(sources)))
+
+
+class NoKernelErrors:
+    def latest(self) -> list[Any]:
+        return []
+
+    def cell_id_of(self, count: int) -> None:
+        return None
+
+
+def test_a_misspelt_name_brings_the_cell_defining_the_close_name_and_an_attribute_error_the_line_names():
+    state = cells_of(("limits", "threshold = 2"), ("frame", "import pandas as pd\ndf = pd.DataFrame({'a': [1]})"),
+                     ("other", "unrelated = 1"), ("use", "print(thresold)"), ("attr", "df.colum.sum()"))  # fmt: skip
+    name_error = {"output_type": "error", "ename": "NameError", "evalue": "name 'thresold' is not defined",
+                  "traceback": ["\x1b[36mCell\x1b[39m In[4], line 1\n----> 1 print(thresold)", "NameError: ..."]}  # fmt: skip
+    error = error_in_outputs((name_error,), "use", 4)
+    assert error is not None
+    assert [(c.id, why) for c, why in involved_cells(error, state.cells[3], state, NoKernelErrors())] == [
+        ("use", "the failing cell"), ("limits", "defines or assigns threshold")]
+    attribute = {"output_type": "error", "ename": "AttributeError", "evalue": "'DataFrame' object has no attribute 'colum'",
+                 "traceback": ["Cell In[5], line 1\n----> 1 df.colum.sum()"]}  # fmt: skip
+    state = replace(state, cells=state.cells[:4] + (replace(state.cells[4], outputs=(attribute,)),))
+    error, failing = choose_error(state, NoKernelErrors())
+    assert failing is not None and failing.id == "attr"
+    assert [c.id for c, _ in involved_cells(error, failing, state, NoKernelErrors())] == ["attr", "frame"]

@@ -7,8 +7,8 @@ the frames that ran in cells, each mapped to its execution count through IPython
 cell's file name) and to its source through :mod:`linecache`. No frame, local or exception object
 is kept. A later successful run of the same cell forgets its errors.
 
-Not recorded: agent magic cells (``%agent``, ``%%agent``), and what runs while an agent run is
-going on (its steps are the agent's, not the user's).
+Not recorded: interrupted cells, agent magic cells (``%agent``, ``%%agent``), and what runs while
+an agent run is going on (its steps are the agent's, not the user's).
 """
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ class ErrorLog:
         if isinstance(cell_id, str) and cell_id:
             _put(self.cell_ids, count, cell_id, MAX_CELL_IDS)
         exc = result.error_in_exec or result.error_before_exec
+        if isinstance(exc, KeyboardInterrupt):
+            return  # the user stopped it: nothing to fix
         if exc is None:
             self._forget_cell(cell_id if isinstance(cell_id, str) else None, raw)
             return

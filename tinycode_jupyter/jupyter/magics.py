@@ -220,7 +220,8 @@ class AgentMagics(Magics):
         """Run the agent on the cell's text (``%agent help`` lists the options).
 
         An answered cell (``--answered`` matches its prompt and options) is not asked again:
-        it says so, and the cells below it run as ordinary cells.
+        it says so, and the cells below it run as ordinary cells. A cell whose run ``%agent undo``
+        undid in this kernel is asked again.
         """
         args = _cell_parser().parse_args(_words("%%agent", line))
         if args.record and args.replay:
@@ -232,7 +233,8 @@ class AgentMagics(Magics):
             self._check_variable_name(args.out)
         parent = request_parent(self.shell)
         key = answer_key(prompt, {k: v for k, v in vars(args).items() if k not in NOT_THE_QUESTION})
-        if args.answered is not None and args.answered.key == key and not args.rerun and not rerun_requested(parent):
+        undone = args.answered is not None and args.answered.run_id in self.session.undone_runs
+        if args.answered is not None and args.answered.key == key and not (args.rerun or undone or rerun_requested(parent)):
             _show_text(args.answered.message(args.out))
             return
         settings = self._settings(args)

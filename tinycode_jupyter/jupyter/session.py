@@ -33,6 +33,8 @@ class AgentSession:
         self.running = False
         self._undo_history: Any = None
         self._undo_recorder: Any = None
+        self.undone_runs: set[str] = set()
+        """Runs ``%agent undo`` undid: an agent cell they answered is asked again."""
         self.errors = ErrorLog(shell, busy=lambda: self.running)
         """The errors of the kernel's cells (``%agent fix``, ``{Err[n]}``), recorded once :meth:`ErrorLog.attach` is called."""
 
@@ -239,7 +241,9 @@ class AgentSession:
         history, namespace, hidden = self.undo_history(), self.shell.user_ns, self.shell.user_ns_hidden
         anchor = self._anchor_cell_id()
         cells = NotebookCellReverter(lambda: self.notebooks().find(runner.call_on_main, runner.run_on_main, anchor), anchor)
-        return runner.run(lambda: history.undo(runs, namespace, hidden, runner.run_on_main, cells))
+        report = runner.run(lambda: history.undo(runs, namespace, hidden, runner.run_on_main, cells))
+        self.undone_runs.update(run.run_id for run in report.runs)
+        return report
 
     def reset(self) -> None:
         if self.agent is not None:
