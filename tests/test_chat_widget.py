@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tinycode_jupyter.jupyter import comm_protocol
+from tinycode_jupyter.notebook.records import source_sha
 from tinycode_jupyter.testing import call, fault, say
 
 from kernel_harness import Kernel
@@ -29,6 +31,9 @@ class WidgetFrontend:
         self.states: dict[str, dict[str, Any]] = {}
         self.idle: dict[str, float] = {}
         self.outputs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.cell_messages: list[dict[str, Any]] = []
+        """What the kernel sent on the cells comm, which this frontend answers as the labextension does."""
+        self._cell_comms: set[str] = set()
 
     # --- receiving ---
     def _take(self, timeout: float) -> None:
@@ -42,6 +47,11 @@ class WidgetFrontend:
             self.states[content["comm_id"]] = dict(content["data"]["state"])
         elif kind == "comm_msg" and content["data"].get("method") == "update" and content["comm_id"] in self.states:
             self.states[content["comm_id"]].update(content["data"]["state"])
+        elif kind == "comm_open" and content.get("target_name") == comm_protocol.TARGET:
+            self._cell_comms.add(content["comm_id"])
+            self.send_comm(content["comm_id"], {"action": "ready", "version": comm_protocol.VERSION})
+        elif kind == "comm_msg" and content["comm_id"] in self._cell_comms:
+            self.cell_messages.append(content["data"])
         elif kind == "status" and content["execution_state"] == "idle":
             self.idle[parent] = time.monotonic()
         elif kind in ("stream", "execute_result", "display_data", "error"):
@@ -63,8 +73,14 @@ class WidgetFrontend:
             self._take(0.05)
 
     # --- sending ---
-    def start_cell(self, code: str) -> str:
-        return self.client.execute(code)
+    def start_cell(self, code: str, cell_id: str | None = None) -> str:
+        """Execute ``code``, as the cell ``cell_id`` when given (the id JupyterLab sends with a cell's code)."""
+        if cell_id is None:
+            return self.client.execute(code)
+        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}
+        message = self.client.session.msg("execute_request", content, metadata={"cellId": cell_id})
+        self.client.shell_channel.send(message)
+        return message["header"]["msg_id"]
 
     def run(self, code: str, timeout: float = 60) -> str:
         """Run a cell and return its text output; fails the test if the cell raised."""
@@ -138,12 +154,42 @@ def frontend(server, tmp_path_factory):
     kernel.shutdown()
 
 
-@pytest.fixture
-def chat(frontend):
-    msg_id = frontend.start_cell("%agent chat")
+def open_chat(frontend: WidgetFrontend, cell_id: str | None = None) -> Chat:
+    """Run ``%agent chat`` (as the cell ``cell_id``) and find the chat it shows."""
+    msg_id = frontend.start_cell("%agent chat", cell_id)
     frontend.wait_idle(msg_id)
     [shown] = [m for m in frontend.outputs[msg_id] if m["msg_type"] == "execute_result"]
     return Chat(frontend, shown["content"]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"])
+
+
+@pytest.fixture
+def chat(frontend):
+    return open_chat(frontend)
+
+
+def test_each_run_writes_its_cells_below_the_last_with_the_question_recorded(frontend, server):
+    chat = open_chat(frontend, cell_id="chat-cell")
+    written = len(frontend.cell_messages)
+    server.add(call("run_python", {"code": "doubled = [2 * x for x in df['a']]\nprint(doubled)"}), say("Doubled: $2, $4, $6."))
+    frontend.wait_idle(chat.send("Double column a of {df}; cost $5?"))
+    server.add(say("Nothing to run."))
+    frontend.wait_idle(chat.send("Thanks *a lot*"))
+
+    upserts = [m for m in frontend.cell_messages[written:] if m["action"] == "upsert_cell"]
+    cells = [m["cell"] for m in upserts]
+    assert [c["cell_type"] for c in cells] == ["markdown", "code", "markdown", "markdown", "markdown"]
+    assert cells[0]["source"] == ("**Asked in the chat:** Double column a of &#123;df&#125;&#59; cost "
+                                  "<span>&#36;</span>5&#63;")  # fmt: skip
+    assert cells[1]["source"].startswith("doubled = ") and cells[1]["outputs"][0]["text"] == "[2, 4, 6]\n"
+    assert cells[3]["source"] == "**Asked in the chat:** Thanks &#42;a lot&#42;"
+    assert [m["anchor_cell_id"] for m in upserts] == ["chat-cell"] * 3 + [cells[2]["id"]] * 2  # the second run below the first
+    assert not [m for m in frontend.cell_messages[written:] if m["action"] == "replace_run"]
+    for cell in cells:
+        tag = cell["metadata"]["tinycode"]
+        assert tag["cell_id"] == cell["id"] and tag["source_sha"] == source_sha(cell["source"])
+        assert tag["model"] == "openai/scripted" and tag["run_id"]
+    assert {c["metadata"]["tinycode"]["prompt"] for c in cells[:3]} == {"Double column a of {df}; cost $5?"}
+    assert {c["metadata"]["tinycode"]["prompt"] for c in cells[3:]} == {"Thanks *a lot*"}
 
 
 def test_send_streams_the_run_into_the_transcript_and_keeps_the_conversation(chat, frontend, server):

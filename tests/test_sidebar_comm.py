@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tinycode_jupyter.jupyter import chat_protocol, comm_protocol
+from tinycode_jupyter.notebook.records import source_sha
 from tinycode_jupyter.testing import call, fault, say
 
 from kernel_harness import Kernel
@@ -41,9 +42,15 @@ class SidebarClient:
         return comm_id
 
     def run(self, comm_id: str, prompt: str, anchor_cell_id: str | None = "anchor-cell",
-            subshell: str | None = None) -> None:  # fmt: skip
-        data = {"action": "run", "prompt": prompt, "anchor_cell_id": anchor_cell_id}
+            subshell: str | None = None, model: Any = None) -> None:  # fmt: skip
+        data = {"action": "run", "prompt": prompt, "anchor_cell_id": anchor_cell_id, "model": model}
         self._send("comm_msg", {"comm_id": comm_id, "data": data}, subshell)
+
+    def ask_models(self, comm_id: str) -> dict[str, Any]:
+        """Send ``models`` and return the reply."""
+        self._send("comm_msg", {"comm_id": comm_id, "data": {"action": "models"}})
+        self.wait_for(lambda: any(e["action"] == "models" for e in self.events[comm_id]))
+        return next(e for e in self.events[comm_id] if e["action"] == "models")
 
     def create_subshell(self) -> str:
         """A kernel subshell, as JupyterLab 4.6 creates one per comm target."""
@@ -124,7 +131,8 @@ def test_a_run_streams_its_events_and_writes_its_cells_below_the_anchor(sidebar,
 
     assert sidebar.wait_done(chat) == chat_protocol.event("done", status="ok")
     kinds = sidebar.kinds(chat)
-    assert [k for k in kinds if k != "text"] == ["ready", "start", "tool_start", "tool_end", "answer", "usage", "done"]
+    shown = ["ready", "start", "tool_start", "tool_end", "cell", "cell", "answer", "usage", "cell", "done"]
+    assert [k for k in kinds if k != "text"] == shown  # the question's and the step's cells, then the answer's
     assert kinds.index("text") < kinds.index("tool_start")  # the model's text streams before its tool call
     texts = sidebar.of_kind(chat, "text")
     assert [t["text"] for t in texts if t["turn"] == 1] == ["Adding up."]  # sent once, not repeated at the turn's end
@@ -138,25 +146,42 @@ def test_a_run_streams_its_events_and_writes_its_cells_below_the_anchor(sidebar,
     assert sidebar.execute("print(total)").strip() == "6"  # ran in the user's namespace
 
     upserts = [m for m in sidebar.cell_messages if m.get("action") == "upsert_cell"]
-    assert [m["anchor_cell_id"] for m in upserts] == ["anchor-cell", "anchor-cell"]
-    assert [m["cell"]["cell_type"] for m in upserts] == ["code", "markdown"]
-    assert upserts[0]["cell"]["source"].startswith("total = sum(numbers)")
-    assert upserts[1]["cell"]["source"] == "The total is **6**."
+    assert [m["anchor_cell_id"] for m in upserts] == ["anchor-cell"] * 3
+    assert [m["cell"]["cell_type"] for m in upserts] == ["markdown", "code", "markdown"]
+    asked, code, answer_cell = (m["cell"] for m in upserts)
+    assert asked["source"] == "**Asked in the sidebar:** Sum &#123;numbers&#125; into &#96;total&#96;&#46;"
+    assert code["source"].startswith("total = sum(numbers)") and answer_cell["source"] == "The total is **6**."
+    for number, cell in enumerate((asked, code, answer_cell)):  # stamped as %%agent's cells are
+        tag = cell["metadata"]["tinycode"]
+        assert tag["prompt"] == "Sum {numbers} into `total`." and tag["step"] == number
+        assert tag["run_id"] == start_event(sidebar, chat)["run_id"] and tag["model"] == "openai/scripted"
+        assert tag["anchor_cell_id"] == "anchor-cell" and tag["cell_id"] == cell["id"]
+        assert tag["source_sha"] == source_sha(cell["source"])
+    assert not [m for m in sidebar.cell_messages if m.get("action") == "replace_run"]  # a chat run appends
+    links = [(e["cell_id"], e["role"], e["tool_call_id"]) for e in sidebar.of_kind(chat, "cell")]
+    assert links == [(asked["id"], "prompt", None), (code["id"], "code", start["id"]), (answer_cell["id"], "answer", None)]
 
 
-def test_figures_travel_as_base64_pngs(sidebar, server):
+def start_event(sidebar: SidebarClient, comm_id: str) -> dict[str, Any]:
+    return sidebar.of_kind(comm_id, "start")[-1]
+
+
+def test_figures_travel_as_base64_pngs_and_tables_as_html(sidebar, server):
     sidebar.execute(
         "import base64\nfrom IPython.display import Image, display\n"
         f"PNG = base64.b64decode({TINY_PNG!r})\n"
         "def show_figure():\n    display(Image(data=PNG, format='png'))"
     )
-    server.add(call("run_python", {"code": "show_figure()\nprint('drawn')"}), say("Here is the figure."))
+    code = "show_figure()\nimport pandas as pd\ndisplay(pd.DataFrame({'region': ['North'], 'revenue': [4758.98]}))"
+    server.add(call("run_python", {"code": code}), say("Here is the figure."))
     chat = sidebar.open()
     sidebar.run(chat, "Draw it.", anchor_cell_id=None)
 
     assert sidebar.wait_done(chat)["status"] == "ok"
     [end] = sidebar.of_kind(chat, "tool_end")
-    assert end["images"] == [TINY_PNG] and "drawn" in end["output"]
+    assert end["images"] == [TINY_PNG] and "North" in end["output"]
+    [table] = end["html"]
+    assert "<table" in table and "4758.98" in table
 
 
 def test_runs_share_the_kernels_conversation_and_no_anchor_writes_no_cells(sidebar, server):
@@ -254,3 +279,27 @@ def test_without_the_extension_the_comm_is_closed_at_once(sidebar, server):
     again = sidebar.open()
     sidebar.wait_for(lambda: sidebar.events[again])
     assert sidebar.events[again] == [chat_protocol.READY]
+
+
+def test_a_run_uses_the_model_the_sidebar_picked_if_the_kernel_offers_it(sidebar, server):
+    sidebar.execute("%env TINYCODE_MODELS=openai/scripted-large, openai/scripted")
+    chat = sidebar.open()
+    assert sidebar.ask_models(chat) == {"action": "models", "default": "openai/scripted",
+                                        "models": ["openai/scripted", "openai/scripted-large"]}  # fmt: skip
+    server.add(say("Large answer."), say("Default answer."))
+    sidebar.run(chat, "Which model?", anchor_cell_id=None, model="openai/scripted-large")
+    assert sidebar.wait_done(chat)["status"] == "ok"
+    assert server.requests[-1]["body"]["model"] == "scripted-large"
+    assert start_event(sidebar, chat)["model"] == "openai/scripted-large"
+
+    sidebar.run(chat, "And now?", anchor_cell_id=None)  # no model: the default again
+    assert sidebar.wait_done(chat)["status"] == "ok"
+    assert server.requests[-1]["body"]["model"] == "scripted"
+
+    asked = len(server.requests)
+    for bad in ("openai/not-offered", 42):
+        sidebar.run(chat, "Use another one.", anchor_cell_id=None, model=bad)
+        assert sidebar.wait_done(chat)["status"] == "error"
+        error = sidebar.of_kind(chat, "error")[-1]
+        assert error["error_type"] == "UsageError" and "is not one this kernel offers" in error["message"]
+    assert len(server.requests) == asked  # refused before any model call

@@ -7,6 +7,8 @@ Text from the model or from a sandbox is data. Each function here fits it to one
 - :func:`markdown_text`: Markdown meant to be rendered (a model's answer), with everything
   that could render HTML, load a resource, make a link, or turn into LaTeX neutralised;
   its own code spans and fenced blocks are kept, re-fenced so they cannot be closed early.
+- :func:`literal_markdown`: Markdown that renders as exactly the text (a user's prompt quoted in
+  a notebook): no formatting, HTML, link, list, heading or LaTeX, whatever it holds.
 - :func:`terminal_text`: text for a terminal, without escape sequences other than SGR
   colours, without control characters and without bidirectional overrides.
 - :func:`data_bundle`: a rich display bundle reduced to the MIME types that are pure data.
@@ -137,6 +139,31 @@ def _inline(prose: str) -> str:
 
 def _escape(prose: str) -> str:
     return prose.translate(_PROSE_TABLE)
+
+
+_LITERAL_ESCAPES = {
+    **{ord(c): f"&#{ord(c)};" for c in "!\"#%&'()*+,-./:;<=>?@[]^_`{|}~"},
+    ord("$"): "<span>&#36;</span>",
+    ord("\\"): "<span>&#92;</span>",
+    ord("\t"): "&#160;" * 4,
+}
+
+
+def literal_markdown(text: str) -> str:
+    """``text`` as Markdown that renders exactly as written, on lines of its own, within one paragraph.
+
+    Every ASCII punctuation character becomes an entity, which Markdown reads as text (so nothing
+    opens emphasis, code, HTML, a link, a list, a heading, a table or a rule); ``$`` and ``\\``
+    also get an element of their own, as in :func:`markdown_text`, so MathJax finds no math;
+    line breaks become ``<br>``, leading spaces non-breaking spaces (no indented code block),
+    and control characters and bidirectional overrides are dropped.
+    """
+    lines = _ANY_SPECIAL.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+    escaped = []
+    for line in lines:
+        body = line.lstrip(" ")
+        escaped.append("&#160;" * (len(line) - len(body)) + body.translate(_LITERAL_ESCAPES))
+    return "<br>\n".join(escaped)
 
 
 # Terminals -------------------------------------------------------------------------

@@ -69,7 +69,7 @@ class ChatEvents(Hook):
         output = truncate(result.text, _SHOWN_OUTPUT)
         call = event.tool_call
         self.send(protocol.event("tool_end", id=call.id, name=call.name, ok=result.ok, output=output,
-                                 images=_png_images(displays)))  # fmt: skip
+                                 images=_png_images(displays), html=_html_displays(displays)))  # fmt: skip
 
     def on_agent_end(self, event: AgentEnd) -> None:
         record = event.record
@@ -80,5 +80,19 @@ class ChatEvents(Hook):
 
 
 def _png_images(displays: list[dict[str, Any]]) -> list[str]:
-    pngs = [d["image/png"] for d in displays if isinstance(d.get("image/png"), str)]
-    return [png for png in pngs if len(png) <= protocol.MAX_IMAGE_CHARS][: protocol.MAX_IMAGES]
+    return _of_type(displays, "image/png", protocol.MAX_IMAGE_CHARS, protocol.MAX_IMAGES)
+
+
+def _html_displays(displays: list[dict[str, Any]]) -> list[str]:
+    """HTML displays (a DataFrame's table) that are not also figures; the sidebar renders them sanitised."""
+    return _of_type([d for d in displays if "image/png" not in d], "text/html", protocol.MAX_HTML_CHARS, protocol.MAX_HTML)
+
+
+def _of_type(displays: list[dict[str, Any]], mime: str, max_chars: int, max_count: int) -> list[str]:
+    found = [d[mime] for d in displays if isinstance(d.get(mime), str)]
+    return [data for data in found if len(data) <= max_chars][:max_count]
+
+
+def cell_event(cell_id: str, role: str, tool_call_id: str | None) -> dict[str, Any]:
+    """The ``cell`` event: the run wrote a cell (the sidebar links to it)."""
+    return protocol.event("cell", cell_id=cell_id, role=role, tool_call_id=tool_call_id)

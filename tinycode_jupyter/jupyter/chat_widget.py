@@ -17,6 +17,10 @@ answers, at ``max_turns``, or on **Stop**:
 JupyterLab 4.6 sends widget messages to a kernel subshell (a thread of its own). The
 prompt's edits and Send's clicks are routed to the main shell instead (:func:`.to_main_shell`),
 in order; a kernel that cannot route them hands the run over to its main thread.
+
+Cells. Where the frontend extension answers (JupyterLab, Notebook 7), each run's cells are written
+as an ``%%agent`` run's are, appended below the ``%agent chat`` cell (each run after the cells of
+the one before), with the question recorded (:mod:`.asked`).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from typing import Any, Callable
 from ..errors import RunCancelled, TinyCodeError
 from ..record import RunResult
 from ..untrusted_text import markdown_text, terminal_text
+from .asked import Asked, chat_writeback
 from .cell_output import CellOutput, Schedule
 from .comm_arrival import on_arrival, to_main_shell
 from .kernel_runner import KernelRunner
@@ -36,8 +41,6 @@ from .kernel_runner import KernelRunner
 log = logging.getLogger(__name__)
 BUSY_NOTE = "*Another agent run is in progress in this kernel; wait for it or stop it.*"
 STOPPED_NOTE = "**Stopped.** The kernel is ready; the conversation so far is kept."
-
-
 
 
 def _now(func: Callable[[], Any]) -> None:
@@ -75,9 +78,13 @@ class ChatWidget:
     def __init__(self, session: Any, settings: dict[str, Any]) -> None:
         import ipywidgets as widgets
 
+        from .answered import request_parent
+
         self.session = session
         self.settings = settings
         self._runner: KernelRunner | None = None
+        self._anchor: str | None = request_parent(session.shell).get("metadata", {}).get("cellId")
+        """Where the next run's cells go: below the chat's cell, then below the last cell a run wrote."""
         self.transcript = widgets.VBox()  # grows like any output: the prompt stays below the newest message
         self.prompt = widgets.Textarea(placeholder="Ask the agent; it runs code in this kernel. Name variables as {df}.",
                                        rows=3, layout=widgets.Layout(width="100%"))  # fmt: skip
@@ -110,9 +117,10 @@ class ChatWidget:
         self._note("**You:** ", text)
         runner = self._runner = KernelRunner()
         transcript = CellOutput(runner.call_on_main, functools.partial(_WidgetBlock, transcript=self.transcript))
+        cells = chat_writeback(self.session, runner, self._anchor, Asked(text, "the chat"), self._wrote)
         self._show_running(True)
         try:
-            return self.session.run(text, self.settings, runner=runner, hooks=[transcript])
+            return self.session.run(text, self.settings, runner=runner, hooks=[transcript, cells])
         except RunCancelled:
             self._note(STOPPED_NOTE)
         except TinyCodeError as exc:
@@ -130,6 +138,9 @@ class ChatWidget:
         runner = self._runner
         if runner is not None:
             runner.cancel()
+
+    def _wrote(self, cell_id: str, _role: str, _call_id: str | None) -> None:
+        self._anchor = cell_id
 
     def _note(self, markdown: str, text: str = "") -> None:
         """A transcript entry: our ``markdown``, then ``text`` (a prompt, an error message) shown as the text it is."""

@@ -6,7 +6,9 @@ the kernel's main thread, like a widget click (see :mod:`.chat_widget`): the age
 through the kernel's :class:`.AgentSession`, its code in the user's namespace, and the
 kernel is busy until the run ends; ``run`` goes to the main shell even when the frontend
 addresses a subshell (:func:`.to_main_shell`). ``stop`` is noticed the moment it arrives
-(:func:`.on_arrival`), so it ends a long step as **Kernel → Interrupt** does.
+(:func:`.on_arrival`), so it ends a long step as **Kernel → Interrupt** does. A run's cells are
+appended below its anchor with the question recorded (:mod:`.asked`), and each one written is
+announced with a ``cell`` event, so the sidebar can link to it.
 """
 from __future__ import annotations
 
@@ -22,12 +24,16 @@ Settings = Callable[[], dict[str, Any]]
 
 
 class SidebarChat:
-    """One sidebar's connection to the kernel's agent session."""
+    """One sidebar's connection to the kernel's agent session.
 
-    def __init__(self, comm: Any, session: Any, settings: Settings) -> None:
+    ``settings`` gives a run's settings (``%agent``'s); ``default_model`` the ``%agent`` model, or "".
+    """
+
+    def __init__(self, comm: Any, session: Any, settings: Settings, default_model: Callable[[], str]) -> None:
         self.comm = comm
         self.session = session
         self.settings = settings
+        self.default_model = default_model
         self._runner: Any = None
         comm.on_msg(self._on_message)
         comm.on_close(lambda _message: self.stop())
@@ -41,12 +47,15 @@ class SidebarChat:
         if action == "stop":
             self.stop()
         elif action == "run":
-            self.run(data.get("prompt"), data.get("anchor_cell_id"))
+            self.run(data.get("prompt"), data.get("anchor_cell_id"), data.get("model"))
+        elif action == "models":
+            self.comm.send(protocol.models_reply(self.default_model()))
         else:
             log.warning("sidebar chat: ignoring a message with action %r", action)
 
-    def run(self, prompt: Any, anchor_cell_id: Any) -> None:
-        """Run the agent on ``prompt`` (call on the kernel's main thread); always ends with a ``done`` event."""
+    def run(self, prompt: Any, anchor_cell_id: Any, model: Any = None) -> None:
+        """Run the agent on ``prompt`` (call on the kernel's main thread), with ``model`` (None: the default)
+        if the sidebar offers it; always ends with a ``done`` event."""
         from IPython.core.error import UsageError
 
         from ..errors import RunCancelled, TinyCodeError
@@ -59,7 +68,7 @@ class SidebarChat:
                 raise UsageError("anchor_cell_id must be a cell id or null")
             if threading.current_thread() is not threading.main_thread():
                 raise UsageError("this kernel handled the request on a subshell; the agent runs only on the main shell")
-            self._run(prompt.strip(), anchor_cell_id, self.settings())
+            self._run(prompt.strip(), anchor_cell_id, self._settings_with(model))
             status = "ok"
         except RunCancelled:
             status = "stopped"
@@ -71,17 +80,33 @@ class SidebarChat:
         finally:
             self.comm.send(protocol.event("done", status=status))
 
+    def _settings_with(self, model: Any) -> dict[str, Any]:
+        """The run's settings, with ``model`` when it is one the sidebar offers (UsageError otherwise)."""
+        from IPython.core.error import UsageError
+
+        settings = self.settings()
+        if model is None or model == settings["model"]:
+            return settings
+        offered = protocol.offered_models(settings["model"])
+        if not isinstance(model, str) or model not in offered:
+            raise UsageError(f"model {model!r} is not one this kernel offers ({', '.join(offered)}); "
+                             f"list more in {protocol.MODELS_ENV}")  # fmt: skip
+        return {**settings, "model": model}
+
     def _run(self, prompt: str, anchor_cell_id: str | None, settings: dict[str, Any]) -> None:
-        from .chat_events import ChatEvents
+        from .asked import Asked, chat_writeback
+        from .chat_events import ChatEvents, cell_event
         from .kernel_runner import KernelRunner
-        from .writeback import JupyterNotebookCallback
 
         runner = KernelRunner()
 
         def send_on_main(data: dict[str, Any]) -> None:
             runner.call_on_main(lambda: self.comm.send(data))
 
-        cells = JupyterNotebookCallback(anchor_cell_id, self.session.cells_channel(runner), None, runner.call_on_main)
+        def announce(cell_id: str, role: str, call_id: str | None) -> None:
+            send_on_main(cell_event(cell_id, role, call_id))
+
+        cells = chat_writeback(self.session, runner, anchor_cell_id, Asked(prompt, "the sidebar"), announce)
         self._runner = runner
         try:
             self.session.run(prompt, settings, runner=runner, hooks=[ChatEvents(send_on_main), cells])
@@ -108,7 +133,7 @@ def register(magics: Any) -> None:
     from comm import get_comm_manager
 
     def open_chat(comm: Any, _open_message: dict[str, Any]) -> None:
-        SidebarChat(comm, magics.session, magics.current_settings)
+        SidebarChat(comm, magics.session, magics.current_settings, lambda: magics.model)
 
     get_comm_manager().register_target(protocol.TARGET, open_chat)
 
