@@ -35,6 +35,7 @@ CELL_CHARS = 2_500
 CELLS_CHARS = 8_000
 MAX_CELLS = 6
 MAX_CLOSE_NAMES = 3
+FAILING = "the failing cell"
 _NAME_ERRORS = ("NameError", "UnboundLocalError")
 _LOOKED_UP = _NAME_ERRORS + ("AttributeError",)
 _QUOTED_NAME = re.compile(r"'([A-Za-z_]\w*)'")
@@ -141,7 +142,7 @@ def involved_cells(error: CellError, failing: CellInfo | None, state: NotebookSt
         if cell is not None and cell.id not in chosen and len(chosen) < MAX_CELLS:
             chosen[cell.id] = (cell, why)
 
-    add(failing, "the failing cell")
+    add(failing, FAILING)
     frame_cells = [(frame, cells.for_run(frame.execution_count, error=error)) for frame in error.frames]
     for frame, cell in frame_cells:
         add(cell, f"in the traceback: {frame.function}, line {frame.lineno}")
@@ -197,7 +198,7 @@ def _definer(name: str, code: list[CellInfo], bound: dict[str, set[str]], failin
 # --- the prompt ---------------------------------------------------------------------------------
 def fix_prompt(error: CellError, involved: list[tuple[CellInfo, str]], instructions: str = "") -> str:
     """The task, the capped traceback and the involved cells' sources (within :data:`CELLS_CHARS`)."""
-    failing = involved[0][0] if involved and involved[0][1] == "the failing cell" else None
+    failing = involved[0][0] if involved and involved[0][1] == FAILING else None
     where = f"cell {failing.id}" if failing is not None else f"In[{error.execution_count}]"
     parts = [f"Fix the error in {where}: {error.headline()}"]
     if instructions.strip():
