@@ -9,19 +9,23 @@ export const CHAT_TARGET = 'tinycode_jupyter.chat';
 export const LOAD_HINT =
   'Run `%load_ext tinycode_jupyter` in this notebook (or use the Python 3 (agent) kernel), then send again.';
 
-/** A message to the kernel. */
+/** A message to the kernel. `model` null: the kernel's default. */
 export type ChatRequest =
-  | { action: 'run'; prompt: string; anchor_cell_id: string | null }
-  | { action: 'stop' };
+  | { action: 'run'; prompt: string; anchor_cell_id: string | null; model: string | null }
+  | { action: 'stop' }
+  | { action: 'models' };
 
 export type RunStatus = 'ok' | 'stopped' | 'error';
+/** What a cell a run wrote holds: the question, a step's code, the answer. */
+export type CellRole = 'prompt' | 'code' | 'answer';
 
 /** One event of a run, streamed by the kernel. */
 export type ChatEvent =
   | { kind: 'start'; run_id: string; model: string }
   | { kind: 'text'; turn: number; text: string }
   | { kind: 'tool_start'; id: string; name: string; title: string; body: string; language: string }
-  | { kind: 'tool_end'; id: string; name: string; ok: boolean; output: string; images: string[] }
+  | { kind: 'tool_end'; id: string; name: string; ok: boolean; output: string; images: string[]; html: string[] }
+  | { kind: 'cell'; cell_id: string; role: CellRole; tool_call_id: string | null }
   | { kind: 'answer'; turn: number; text: string }
   | {
       kind: 'usage';
@@ -35,16 +39,25 @@ export type ChatEvent =
   | { kind: 'error'; error_type: string; message: string }
   | { kind: 'done'; status: RunStatus };
 
-/** A message from the kernel. */
-export type ChatReply = { action: 'ready'; version: number } | ({ action: 'event' } & ChatEvent);
+/** The models a run may choose; `default` ('' when none is set) comes first in `models`. */
+export interface IModels {
+  action: 'models';
+  default: string;
+  models: string[];
+}
 
-type FieldType = 'string' | 'number' | 'number|null' | 'boolean' | 'strings';
+/** A message from the kernel. */
+export type ChatReply = { action: 'ready'; version: number } | IModels | ({ action: 'event' } & ChatEvent);
+
+type FieldType = 'string' | 'string|null' | 'number' | 'number|null' | 'boolean' | 'strings';
+const ROLES = new Set<string>(['prompt', 'code', 'answer']);
 
 const FIELDS: { [K in ChatEvent['kind']]: Record<string, FieldType> } = {
   start: { run_id: 'string', model: 'string' },
   text: { turn: 'number', text: 'string' },
   tool_start: { id: 'string', name: 'string', title: 'string', body: 'string', language: 'string' },
-  tool_end: { id: 'string', name: 'string', ok: 'boolean', output: 'string', images: 'strings' },
+  tool_end: { id: 'string', name: 'string', ok: 'boolean', output: 'string', images: 'strings', html: 'strings' },
+  cell: { cell_id: 'string', role: 'string', tool_call_id: 'string|null' },
   answer: { turn: 'number', text: 'string' },
   usage: {
     model: 'string',
@@ -64,6 +77,8 @@ function hasType(value: unknown, type: FieldType): boolean {
       return Array.isArray(value) && value.every(item => typeof item === 'string');
     case 'number|null':
       return value === null || typeof value === 'number';
+    case 'string|null':
+      return value === null || typeof value === 'string';
     default:
       return typeof value === type;
   }
@@ -78,6 +93,12 @@ export function parseReply(data: unknown): ChatReply {
   if (message.action === 'ready') {
     return message as unknown as ChatReply;
   }
+  if (message.action === 'models') {
+    if (typeof message.default !== 'string' || !hasType(message.models, 'strings')) {
+      throw new Error('a models message needs "default" (a string) and "models" (strings)');
+    }
+    return message as unknown as IModels;
+  }
   if (message.action !== 'event') {
     throw new Error(`unknown action ${JSON.stringify(message.action)}`);
   }
@@ -88,6 +109,9 @@ export function parseReply(data: unknown): ChatReply {
     if (!hasType(message[key], type)) {
       throw new Error(`"${key}" of a ${message.kind as string} event must be of type ${type}`);
     }
+  }
+  if (message.kind === 'cell' && !ROLES.has(message.role as string)) {
+    throw new Error(`unknown cell role ${JSON.stringify(message.role)}`);
   }
   return message as unknown as ChatReply;
 }

@@ -3,12 +3,14 @@
  */
 import type { CommsOverSubshells, Kernel, KernelMessage } from '@jupyterlab/services';
 
-import { CHAT_TARGET, ChatEvent, ChatRequest, LOAD_HINT, parseReply } from './chatProtocol';
+import { CHAT_TARGET, ChatEvent, ChatRequest, IModels, LOAD_HINT, parseReply } from './chatProtocol';
 
 /** What a connection reports to its owner. */
 export interface IChatListener {
   /** An event of the current run. */
   onEvent(chat: KernelChat, event: ChatEvent): void;
+  /** The kernel's answer to {@link KernelChat.requestModels}. */
+  onModels(chat: KernelChat, models: IModels): void;
   /** The connection is gone (the reason is for the user); no more events will come. */
   onLost(chat: KernelChat, reason: string): void;
 }
@@ -45,8 +47,14 @@ export class KernelChat {
     return !this.lost && !this.kernel.isDisposed;
   }
 
-  run(prompt: string, anchorCellId: string | null): void {
-    this.send({ action: 'run', prompt, anchor_cell_id: anchorCellId });
+  /** Run the agent; `model` null: the kernel's default model. */
+  run(prompt: string, anchorCellId: string | null, model: string | null): void {
+    this.send({ action: 'run', prompt, anchor_cell_id: anchorCellId, model });
+  }
+
+  /** Ask which models a run may choose; the answer goes to the listener's `onModels`. */
+  requestModels(): void {
+    this.send({ action: 'models' });
   }
 
   stop(): void {
@@ -79,6 +87,8 @@ export class KernelChat {
     }
     if (reply.action === 'ready') {
       this.ready = true;
+    } else if (reply.action === 'models') {
+      this.listener.onModels(this, reply);
     } else {
       this.listener.onEvent(this, reply);
     }

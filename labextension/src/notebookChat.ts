@@ -1,18 +1,32 @@
 /**
- * The chat of one notebook: a transcript, a prompt box, Send and Stop.
+ * The chat of one notebook: a heading with Clear, a transcript, a prompt box with history
+ * (↑/↓), a model picker, Send and Stop.
  *
- * A run is bound at Send to this notebook's kernel and to its active cell (the
- * anchor of the cells the run writes); its events come back on that kernel's
+ * A run is bound at Send to this notebook's kernel, to its active cell (the anchor of the
+ * cells the run writes) and to the model picked; its events come back on that kernel's
  * connection and are shown here only, whichever notebook is active meanwhile.
  */
+import type { JupyterFrontEnd } from '@jupyterlab/application';
+import type { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import type { NotebookPanel } from '@jupyterlab/notebook';
 import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import type { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { appendAnchor } from './cells';
-import { ChatEvent } from './chatProtocol';
+import { revealCell } from './cellLink';
+import { ChatEvent, IModels } from './chatProtocol';
 import { IChatListener, KernelChat } from './kernelChat';
+import { ModelPicker } from './modelPicker';
+import { PromptHistory, recordedPrompts } from './promptHistory';
 import { Transcript } from './transcript';
+
+/** What a chat needs from the application. */
+export interface IChatServices {
+  shell: JupyterFrontEnd.IShell;
+  rendermime: IRenderMimeRegistry;
+  languages: IEditorLanguageRegistry | null;
+}
 
 function button(label: string, className: string, onClick: () => void): HTMLButtonElement {
   const node = document.createElement('button');
@@ -33,21 +47,29 @@ function anchorOf(notebook: NotebookPanel): string | null {
 export class NotebookChat extends Panel implements IChatListener {
   readonly notebook: NotebookPanel;
   private readonly transcript: Transcript;
-  private readonly heading = document.createElement('div');
+  private readonly title_ = document.createElement('div');
   private readonly prompt = document.createElement('textarea');
   private readonly status = document.createElement('div');
+  private readonly models = new ModelPicker();
+  private readonly history = new PromptHistory();
   private readonly sendButton = button('Send', 'jp-mod-accept jp-tinycode-send', () => this.send());
   private readonly stopButton = button('Stop', 'jp-mod-warn jp-tinycode-stop', () => this.stop());
+  private readonly clearButton = button('Clear', 'jp-mod-minimal jp-tinycode-clear', () => this.transcript.clear());
   private connection: KernelChat | null = null;
   private running: KernelChat | null = null;
 
-  constructor(notebook: NotebookPanel, rendermime: IRenderMimeRegistry) {
+  constructor(notebook: NotebookPanel, services: IChatServices) {
     super();
     this.notebook = notebook;
     this.addClass('jp-tinycode-chat');
-    this.transcript = new Transcript(rendermime);
-    this.heading.className = 'jp-tinycode-heading';
-    this.addWidget(new Widget({ node: this.heading }));
+    this.transcript = new Transcript(services.rendermime, services.languages, (cellId, link) => {
+      if (!revealCell(services.shell, notebook, cellId)) {
+        link.disabled = true;
+        link.textContent = 'that cell is no longer in the notebook';
+      }
+    });
+    void notebook.context.ready.then(() => this.history.addEarlier(recordedPrompts(notebook)));
+    this.addWidget(new Widget({ node: this.heading() }));
     this.addWidget(this.transcript);
     this.addWidget(new Widget({ node: this.form() }));
     this.showPath();
@@ -59,38 +81,34 @@ export class NotebookChat extends Panel implements IChatListener {
     this.prompt.focus();
   }
 
-  /** Run the agent on the prompt box's text in this notebook's kernel. */
+  /** Run the agent on the prompt box's text in this notebook's kernel, with the model picked. */
   send(): void {
     const text = this.prompt.value.trim();
-    const kernel = this.notebook.sessionContext.session?.kernel;
     if (text === '' || this.running !== null) {
       return;
     }
-    if (!kernel) {
-      this.transcript.addNote('This notebook has no kernel; start one, then send again.', 'error');
+    const connection = this.connect(true);
+    if (connection === null) {
       return;
     }
-    if (this.connection === null || !this.connection.usable || this.connection.kernel !== kernel) {
-      this.connection?.dispose();
-      this.connection = null;
-      try {
-        this.connection = new KernelChat(kernel, this);
-      } catch (error) {
-        this.transcript.addNote(`Cannot talk to this notebook’s kernel: ${error}`, 'error');
-        return;
-      }
-    }
     this.prompt.value = '';
+    this.history.add(text);
     this.transcript.addPrompt(text);
-    this.running = this.connection;
+    this.running = connection;
     this.setRunning(true, 'Waiting for the kernel…');
-    this.running.run(text, anchorOf(this.notebook));
+    this.running.run(text, anchorOf(this.notebook), this.models.model);
   }
 
   stop(): void {
     if (this.running !== null) {
       this.running.stop();
       this.status.textContent = 'Stopping…';
+    }
+  }
+
+  onModels(chat: KernelChat, models: IModels): void {
+    if (chat === this.connection) {
+      this.models.show(models);
     }
   }
 
@@ -125,9 +143,55 @@ export class NotebookChat extends Panel implements IChatListener {
     super.dispose();
   }
 
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.refreshModels();
+  }
+
+  /** The connection to this notebook's kernel, made if needed; null (with a note when `say`) if none. */
+  private connect(say: boolean): KernelChat | null {
+    const kernel = this.notebook.sessionContext.session?.kernel;
+    if (!kernel) {
+      if (say) {
+        this.transcript.addNote('This notebook has no kernel; start one, then send again.', 'error');
+      }
+      return null;
+    }
+    if (this.connection === null || !this.connection.usable || this.connection.kernel !== kernel) {
+      this.connection?.dispose();
+      this.connection = null;
+      try {
+        this.connection = new KernelChat(kernel, this);
+      } catch (error) {
+        if (say) {
+          this.transcript.addNote(`Cannot talk to this notebook’s kernel: ${error}`, 'error');
+        }
+        return null;
+      }
+    }
+    return this.connection;
+  }
+
+  /** Ask the kernel which models it offers (when the chat is shown, a run ends, the picker is opened). */
+  private refreshModels(): void {
+    if (this.running === null) {
+      this.connect(false)?.requestModels();
+    }
+  }
+
   private finish(): void {
     this.running = null;
     this.setRunning(false);
+    this.refreshModels();
+  }
+
+  private heading(): HTMLElement {
+    const heading = document.createElement('div');
+    heading.className = 'jp-tinycode-heading';
+    this.title_.className = 'jp-tinycode-title';
+    this.clearButton.title = 'Clear the transcript (the kernel keeps the conversation; %agent reset forgets it)';
+    heading.append(this.title_, this.clearButton);
+    return heading;
   }
 
   private form(): HTMLElement {
@@ -135,28 +199,49 @@ export class NotebookChat extends Panel implements IChatListener {
     form.className = 'jp-tinycode-form';
     this.prompt.className = 'jp-tinycode-input';
     this.prompt.rows = 3;
-    this.prompt.placeholder = 'Ask the agent; it runs code in this notebook’s kernel. Enter sends, Shift+Enter: new line.';
-    this.prompt.addEventListener('keydown', event => {
-      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this.send();
-      }
-    });
+    this.prompt.placeholder = 'Ask the agent to work in this notebook’s kernel. Enter sends · Shift+Enter: new line · ↑↓: earlier prompts';
+    this.prompt.addEventListener('keydown', event => this.onPromptKey(event));
+    this.models.node.addEventListener('focus', () => this.refreshModels());
     this.status.className = 'jp-tinycode-status';
     const buttons = document.createElement('div');
     buttons.className = 'jp-tinycode-buttons';
-    buttons.append(this.status, this.stopButton, this.sendButton);
+    buttons.append(this.models.node, this.status, this.stopButton, this.sendButton);
     form.append(this.prompt, buttons);
     return form;
+  }
+
+  /** Enter sends; ↑ on the first line and ↓ on the last go through the earlier prompts. */
+  private onPromptKey(event: KeyboardEvent): void {
+    if (event.isComposing || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) {
+      return;
+    }
+    const { value, selectionStart, selectionEnd } = this.prompt;
+    let recalled: string | null = null;
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      this.send();
+      return;
+    } else if (event.key === 'ArrowUp' && !value.slice(0, selectionStart).includes('\n')) {
+      recalled = this.history.previous(value);
+    } else if (event.key === 'ArrowDown' && !value.slice(selectionEnd).includes('\n')) {
+      recalled = this.history.next();
+    }
+    if (recalled !== null) {
+      event.preventDefault();
+      this.prompt.value = recalled;
+      this.prompt.setSelectionRange(recalled.length, recalled.length);
+    }
   }
 
   private setRunning(running: boolean, status = ''): void {
     this.sendButton.disabled = running;
     this.stopButton.disabled = !running;
+    this.clearButton.disabled = running;
+    this.models.node.disabled = running || this.models.node.options.length === 1;
     this.status.textContent = status;
   }
 
   private showPath(): void {
-    this.heading.textContent = `Agent · ${this.notebook.context.path}`;
+    this.title_.textContent = `Agent · ${this.notebook.context.path}`;
   }
 }

@@ -4,12 +4,13 @@
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { StackedPanel, Widget } from '@lumino/widgets';
 
-import { NotebookChat } from './notebookChat';
+import { IChatServices, NotebookChat } from './notebookChat';
 
 export const OPEN_CHAT = 'tinycode-jupyter:open-chat';
 
@@ -27,7 +28,7 @@ export class ChatSidebar extends StackedPanel {
 
   constructor(
     private readonly tracker: INotebookTracker,
-    private readonly rendermime: IRenderMimeRegistry
+    private readonly services: IChatServices
   ) {
     super();
     this.id = 'tinycode-jupyter-chat';
@@ -55,7 +56,7 @@ export class ChatSidebar extends StackedPanel {
   private chatOf(notebook: NotebookPanel): NotebookChat {
     let chat = this.chats.get(notebook);
     if (chat === undefined) {
-      chat = new NotebookChat(notebook, this.rendermime);
+      chat = new NotebookChat(notebook, this.services);
       this.chats.set(notebook, chat);
       this.addWidget(chat);
       notebook.disposed.connect(() => {
@@ -72,14 +73,15 @@ export const sidebar: JupyterFrontEndPlugin<void> = {
   description: 'A sidebar chat with the agent in the active notebook’s kernel.',
   autoStart: true,
   requires: [INotebookTracker, IRenderMimeRegistry],
-  optional: [ICommandPalette],
+  optional: [ICommandPalette, IEditorLanguageRegistry],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     rendermime: IRenderMimeRegistry,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    languages: IEditorLanguageRegistry | null
   ): void => {
-    const panel = new ChatSidebar(tracker, rendermime);
+    const panel = new ChatSidebar(tracker, { shell: app.shell, rendermime, languages });
     app.shell.add(panel, 'right', { rank: 700 });
     app.commands.addCommand(OPEN_CHAT, {
       label: 'Open agent chat',

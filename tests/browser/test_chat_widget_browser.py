@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from labserver import LabServer
-from notebook_page import PANEL, open_notebook, run_cell
+from notebook_page import PANEL, open_notebook, run_cell, wait_for_cells
 
 from tinycode_jupyter.testing import ScriptedServer, call, say
 
@@ -42,6 +42,10 @@ def test_chat_runs_streams_and_stops_in_the_browser(page: Any, lab_server: LabSe
         shows(page, "The total of a is 6.")
         shows(page, "completion tokens")
         assert "total 6" in page.locator(PANEL).inner_text()
+        shown = wait_for_cells(page, 5)  # the run's cells, below the chat's cell, as %%agent writes them
+        assert shown[2]["rendered"] == "Asked in the chat: Sum column a of {df} into `total`."
+        assert shown[3]["source"].startswith("total = int(df['a'].sum())") and shown[3]["outputs"] == ["total 6"]
+        assert shown[4]["rendered"] == "The total of a is 6."
 
         server.add(call("run_python", {"code": LONG_STEP}, content="Sleeping."))
         ask(page, "Sleep for a while.")

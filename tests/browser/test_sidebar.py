@@ -23,12 +23,16 @@ from notebook_page import (
     cell,
     cells,
     open_notebook,
+    prompt_text,
     run_cell,
     run_cell_and_wait,
+    save,
+    wait_for_cell,
     wait_for_cells,
     wait_for_output,
 )
 
+from tinycode_jupyter.notebook.records import source_sha
 from tinycode_jupyter.testing import ScriptedServer, call, say
 
 if TYPE_CHECKING:
@@ -38,7 +42,16 @@ pytestmark = pytest.mark.timeout(120)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 AGENT_NB, OTHER_NB, UNLOADED_NB = "sidebar_agent.ipynb", "sidebar_other.ipynb", "sidebar_unloaded.ipynb"
-NOTEBOOK7_NB = "sidebar_notebook7.ipynb"
+NOTEBOOK7_NB, RECORD_NB, HISTORY_NB = "sidebar_notebook7.ipynb", "sidebar_record.ipynb", "sidebar_history.ipynb"
+LARGE_MODEL = "openai/scripted-large"
+RECORDED_PROMPT = "Asked in an earlier session"
+FIGURE_STEP = (
+    "import matplotlib.pyplot as plt\nimport pandas as pd\n"
+    "sales = pd.DataFrame({'region': ['South', 'North'], 'revenue': [7573.75, 4758.98]})\n"
+    "display(sales)\n"
+    "fig, ax = plt.subplots(figsize=(4, 2.4))\nax.bar(sales.region, sales.revenue, color='#4C72B0')\n"
+    "ax.set_title('Revenue by region')\nplt.show()"
+)
 CHAT = "#tinycode-jupyter-chat .jp-tinycode-chat:not(.lm-mod-hidden)"
 SUM_STEP = "import time\ntotal = sum(numbers)\ntime.sleep(1.5)\nprint('total', total)"
 LONG_STEP = "import time\nfor _ in range(600):\n    time.sleep(0.05)"
@@ -64,6 +77,9 @@ def lab(browser: Any, lab_server: LabServer, model_server: ScriptedServer) -> It
     lab_server.write_notebook(AGENT_NB, [{"id": "setup", "cell_type": "code", "source": setup_source(model_server)}])
     lab_server.write_notebook(OTHER_NB, [{"id": "other", "cell_type": "code", "source": "other = 1"}])
     lab_server.write_notebook(UNLOADED_NB, [{"id": "plain", "cell_type": "code", "source": "plain = 1"}])
+    lab_server.write_notebook(RECORD_NB, [{"id": "setup", "cell_type": "code", "source": setup_source(model_server)}])
+    lab_server.write_notebook(HISTORY_NB, [{"id": "asked", "cell_type": "markdown", "source": "**Asked in the sidebar:** …",
+                                            "metadata": {"tinycode": {"run_id": "r0", "prompt": RECORDED_PROMPT}}}])  # fmt: skip
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     shared = Lab(page)
@@ -87,7 +103,8 @@ def page(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Page]:
 
 
 def setup_source(model_server: ScriptedServer) -> str:
-    return f"%load_ext tinycode_jupyter\n%agent model=openai/scripted api_base={model_server.url}\nnumbers = [1, 2, 3]"
+    return (f"%load_ext tinycode_jupyter\n%agent model=openai/scripted api_base={model_server.url}\n"
+            f"%env TINYCODE_MODELS={LARGE_MODEL}\nnumbers = [1, 2, 3]")  # fmt: skip
 
 
 def show_notebook(page: Page, name: str) -> None:
@@ -135,7 +152,7 @@ def test_send_streams_the_run_and_the_agents_cells_appear_below_the_active_cell(
                      say("The total is **6**, now in `total`."))  # fmt: skip
 
     chat = open_chat(page)
-    assert chat.locator(".jp-tinycode-heading").inner_text() == f"Agent · {AGENT_NB}"
+    assert chat.locator(".jp-tinycode-title").inner_text() == f"Agent · {AGENT_NB}"
     send(chat, "Sum {numbers} into total.")
 
     code = chat.locator(".jp-tinycode-tool .jp-tinycode-code").last
@@ -145,9 +162,10 @@ def test_send_streams_the_run_and_the_agents_cells_appear_below_the_active_cell(
     assert "openai/scripted · working" in chat.locator(".jp-tinycode-status").inner_text()
 
     wait_until_idle(chat)
-    assert chat.locator(".jp-tinycode-prompt").last.inner_text() == "Sum {numbers} into total."
+    assert chat.locator(".jp-tinycode-prompt-text").last.inner_text() == "Sum {numbers} into total."
     tool = chat.locator(".jp-tinycode-tool").last
-    assert tool.locator(".jp-tinycode-tool-name").inner_text() == "▶ run_python"
+    assert tool.locator(".jp-tinycode-tool-name").inner_text() == "run_python"
+    assert tool.locator(".jp-tinycode-tool-state").inner_text() == "✓"
     assert tool.locator(".jp-tinycode-output").inner_text() == "total 6"
     texts = chat.locator(".jp-tinycode-text").all_inner_texts()
     assert texts[-2:] == ["Adding up the numbers.", "The total is 6, now in total."]
@@ -155,18 +173,20 @@ def test_send_streams_the_run_and_the_agents_cells_appear_below_the_active_cell(
     footer = chat.locator(".jp-tinycode-usage").last.inner_text()
     assert footer.startswith("openai/scripted · 2 turns · ") and " completion tokens · price unknown · " in footer
 
-    shown = wait_for_cells(page, anchor + 4)
-    assert [c["type"] for c in shown[anchor:]] == ["code", "code", "markdown", "code"]
-    assert shown[anchor + 1]["source"] == SUM_STEP and shown[anchor + 1]["outputs"] == ["total 6"]
-    assert shown[anchor + 2]["rendered"] == "The total is 6, now in total."
-    assert shown[anchor + 3]["source"] == "print('a user cell below')"
+    shown = wait_for_cells(page, anchor + 5)
+    assert [c["type"] for c in shown[anchor:]] == ["code", "markdown", "code", "markdown", "code"]
+    assert shown[anchor + 1]["rendered"] == "Asked in the sidebar: Sum {numbers} into total."
+    assert shown[anchor + 2]["source"] == SUM_STEP and shown[anchor + 2]["outputs"] == ["total 6"]
+    assert shown[anchor + 3]["rendered"] == "The total is 6, now in total."
+    assert shown[anchor + 4]["source"] == "print('a user cell below')"
 
     model_server.add(say("A second answer."))  # the same active cell: below the first run's cells, not instead
     send(chat, "And again.")
-    shown = wait_for_cells(page, anchor + 5)
-    answers = [c["rendered"] for c in shown[anchor + 2 : anchor + 4]]
-    assert answers == ["The total is 6, now in total.", "A second answer."]
-    assert shown[anchor + 4]["source"] == "print('a user cell below')"
+    shown = wait_for_cells(page, anchor + 7)
+    rendered = [c["rendered"] for c in shown[anchor + 1 : anchor + 6]]
+    assert rendered == ["Asked in the sidebar: Sum {numbers} into total.", None, "The total is 6, now in total.",
+                        "Asked in the sidebar: And again.", "A second answer."]  # fmt: skip
+    assert shown[anchor + 6]["source"] == "print('a user cell below')"
 
 
 def test_stop_ends_a_long_step_and_the_kernel_stays_usable(page: Page, model_server) -> None:
@@ -200,19 +220,168 @@ def test_a_run_stays_with_its_notebook_when_another_one_becomes_active(page: Pag
 
     show_notebook(page, OTHER_NB)
     other_chat = page.locator(CHAT)
-    assert other_chat.locator(".jp-tinycode-heading").inner_text() == f"Agent · {OTHER_NB}"
+    assert other_chat.locator(".jp-tinycode-title").inner_text() == f"Agent · {OTHER_NB}"
     assert other_chat.locator(".jp-tinycode-transcript").inner_text() == ""
-    page.wait_for_function(f"(path) => ({CELL_COUNT_JS})(path) === {before + 2}", arg=AGENT_NB, timeout=30_000)
+    page.wait_for_function(f"(path) => ({CELL_COUNT_JS})(path) === {before + 3}", arg=AGENT_NB, timeout=30_000)
     assert [c["source"] for c in cells(page)] == ["other = 1"]
     assert page.locator(CHAT).locator(".jp-tinycode-transcript").inner_text() == ""
 
     show_notebook(page, AGENT_NB)
     agent_chat = page.locator(CHAT)
-    assert agent_chat.locator(".jp-tinycode-heading").inner_text() == f"Agent · {AGENT_NB}"
+    assert agent_chat.locator(".jp-tinycode-title").inner_text() == f"Agent · {AGENT_NB}"
     answer = agent_chat.locator(".jp-tinycode-answer").last
     assert answer.inner_text() == "Finished in the agent notebook."
     expect(answer).to_be_in_viewport()  # the transcript followed the run while it was hidden
     wait_for_output(page, "slow step done")
+
+
+def written_cell(page: Page, link: Locator) -> Locator:
+    """Click a link to a written cell; the notebook's active cell, once it is the one linked."""
+    cell_id = link.get_attribute("data-cell-id")
+    link.click()
+    active = page.locator(f"{CELLS}.jp-mod-active")
+    page.wait_for_function(ACTIVE_CELL_ID_JS + " === id", arg=cell_id)
+    return active
+
+
+ACTIVE_CELL_ID_JS = "(id) => window.jupyterapp.shell.currentWidget.content.activeCell.model.id"
+
+
+def test_a_step_is_a_highlighted_code_card_with_its_table_and_figure(page: Page, model_server) -> None:
+    model_server.add(call("run_python", {"code": FIGURE_STEP}, content="Charting revenue."),
+                     say("South leads with **$7,573.75**; North has $4,758.98."))  # fmt: skip
+    chat = open_chat(page)
+    send(chat, "Chart revenue by region.")
+    wait_until_idle(chat)
+
+    card = chat.locator(".jp-tinycode-tool").last
+    code = card.locator(".jp-tinycode-code")
+    assert code.inner_text() == FIGURE_STEP
+    keyword = code.locator("span", has_text="import").first
+    keyword.wait_for()
+    colours = keyword.evaluate("(span) => [getComputedStyle(span).color, getComputedStyle(span.closest('pre')).color]")
+    assert colours[0] != colours[1]  # coloured as JupyterLab colours a keyword
+    table = card.locator(".jp-tinycode-table table")
+    assert table.locator("thead th").all_inner_texts()[1:] == ["region", "revenue"]
+    assert table.locator("tbody tr").first.inner_text().split() == ["0", "South", "7573.75"]
+    assert "{" not in card.locator(".jp-tinycode-table").inner_text()  # pandas' <style> block is not shown as text
+    figure = card.locator("img.jp-tinycode-image")
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 200", arg=figure.element_handle())
+    answer = chat.locator(".jp-tinycode-answer").last
+    assert answer.inner_text() == "South leads with $7,573.75; North has $4,758.98."
+    assert answer.locator("mjx-container, .MathJax").count() == 0
+    card.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "sidebar_code_card_table_figure.png"))
+
+
+def test_links_select_the_cells_a_run_wrote(page: Page, model_server) -> None:
+    from playwright.sync_api import expect
+
+    model_server.add(call("run_python", {"code": "linked = 'here'\nprint(linked)"}), say("It is in `linked`."))
+    chat = open_chat(page)
+    send(chat, "Put 'here' in linked.")
+    wait_until_idle(chat)
+    select_cell(page, 0)  # the notebook's first cell is active, the run's cells are further down
+
+    step = written_cell(page, chat.locator(".jp-tinycode-tool").last.locator(".jp-tinycode-cell-link"))
+    assert step.locator(".jp-InputArea-editor").inner_text().startswith("linked = 'here'")
+    expect(step).to_be_in_viewport()
+    assert page.locator(f"{CELLS}.jp-mod-selected").count() == 1
+    asked = written_cell(page, chat.locator(".jp-tinycode-prompt").last.locator(".jp-tinycode-cell-link"))
+    assert asked.locator(".jp-RenderedMarkdown").inner_text() == "Asked in the sidebar: Put 'here' in linked."
+    answer = written_cell(page, chat.locator(".jp-tinycode-entry").last.locator(".jp-tinycode-cell-link"))
+    assert answer.locator(".jp-RenderedMarkdown").inner_text() == "It is in linked."
+
+
+def test_the_model_picker_sets_the_model_of_the_run(page: Page, model_server) -> None:
+    from playwright.sync_api import expect
+
+    chat = open_chat(page)
+    picker = chat.locator(".jp-tinycode-model")
+    expect(picker.locator("option")).to_have_text(["openai/scripted", LARGE_MODEL])  # the kernel's default first
+    picker.select_option(LARGE_MODEL)
+    model_server.add(say("The large model answers."))
+    send(chat, "Which model are you?")
+    wait_until_idle(chat)
+    assert model_server.requests[-1]["body"]["model"] == "scripted-large"
+    assert chat.locator(".jp-tinycode-usage").last.inner_text().startswith(f"{LARGE_MODEL} · 1 turn · ")
+
+    picker.select_option(label="openai/scripted")
+    model_server.add(say("The default model answers."))
+    send(chat, "And now?")
+    wait_until_idle(chat)
+    assert model_server.requests[-1]["body"]["model"] == "scripted"
+    assert chat.locator(".jp-tinycode-usage").last.inner_text().startswith("openai/scripted · 1 turn · ")
+
+
+def test_clear_empties_the_transcript_and_the_arrows_recall_earlier_prompts(page: Page, model_server) -> None:
+    from playwright.sync_api import expect
+
+    chat = open_chat(page)
+    for prompt, answer in (("First prompt", "One."), ("Second prompt", "Two.")):
+        model_server.add(say(answer))
+        send(chat, prompt)
+        wait_until_idle(chat)
+    chat.locator(".jp-tinycode-clear").click()
+    expect(chat.locator(".jp-tinycode-transcript > *")).to_have_count(0)
+
+    box = chat.locator(".jp-tinycode-input")
+    box.fill("a draft")
+    for key, shown in (("ArrowUp", "Second prompt"), ("ArrowUp", "First prompt"), ("ArrowDown", "Second prompt"),
+                       ("ArrowDown", "a draft")):  # fmt: skip
+        box.press(key)
+        expect(box).to_have_value(shown)
+
+    show_notebook(page, HISTORY_NB)  # a notebook whose cells record a prompt asked before it was opened
+    page.wait_for_function(KERNEL_IDLE_JS)
+    box = page.locator(CHAT).locator(".jp-tinycode-input")
+    box.press("ArrowUp")
+    expect(box).to_have_value(RECORDED_PROMPT)
+
+
+def test_the_saved_notebook_records_the_question_and_run_all_does_not_ask_again(page: Page, lab_server: LabServer,
+                                                                                model_server) -> None:  # fmt: skip
+    show_notebook(page, RECORD_NB)
+    page.wait_for_function(KERNEL_IDLE_JS)
+    run_cell(page, 0)
+    prompt = "Is $5 + $10 **cheap**? <b>bold</b> [a link](http://example.com)\n# not a heading"
+    model_server.add(call("run_python", {"code": "price = 5 + 10\nprint('price', price)"}), say("Yes: $15."))
+    chat = open_chat(page)
+    send(chat, prompt)
+    wait_until_idle(chat)
+
+    shown = wait_for_cells(page, 4)
+    assert [c["type"] for c in shown] == ["code", "markdown", "code", "markdown"]
+    assert shown[1]["rendered"] == f"Asked in the sidebar: {prompt}"  # as typed: no math, bold, HTML, link or heading
+    asked = cell(page, 1).locator(".jp-RenderedMarkdown")
+    assert asked.locator("strong").all_inner_texts() == ["Asked in the sidebar:"]
+    assert asked.locator("b, a, h1, mjx-container, .MathJax").count() == 0
+    save(page)
+    saved = lab_server.read_notebook(RECORD_NB)["cells"]
+    for written in saved[1:]:
+        tag = written["metadata"]["tinycode"]
+        assert tag["prompt"] == prompt and tag["cell_id"] == written["id"] and tag["model"] == "openai/scripted"
+        assert tag["source_sha"] == source_sha("".join(written["source"])) and tag["anchor_cell_id"] == "setup"
+
+    asked_before = len(model_server.requests)
+    before = prompt_text(page, 2)
+    page.locator(".lm-MenuBar-item", has_text="Run").click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    wait_for_cell(page, 2, before)
+    assert cells(page)[2]["outputs"] == ["price 15"]  # the written cell re-runs without the agent
+    assert len(model_server.requests) == asked_before and len(cells(page)) == 4
+
+
+def test_the_command_palette_lists_open_agent_chat_once(page: Page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator(f"{PANEL} .jp-Notebook").focus()
+    page.keyboard.press("ControlOrMeta+Shift+c")
+    page.locator(".jp-ModalCommandPalette .lm-CommandPalette-input").fill("agent chat")
+    items = page.locator(".jp-ModalCommandPalette .lm-CommandPalette-item")
+    expect(items.filter(has_text="Open agent chat")).to_have_count(1)
+    assert items.filter(has_text="Open agent chat").locator(".lm-CommandPalette-itemLabel").inner_text() == "Open agent chat"
+    page.keyboard.press("Escape")
 
 
 def test_without_the_extension_loaded_the_sidebar_says_how_to_load_it(page: Page) -> None:
@@ -246,9 +415,9 @@ def test_the_sidebar_works_in_notebook_7(browser: Any, lab_server: LabServer, mo
         answer = chat.locator(".jp-tinycode-answer").filter(has_text="It is 6.")  # the answer renders as it arrives
         assert answer.inner_text(timeout=30_000) == "It is 6."
         assert chat.locator(".jp-tinycode-output").inner_text() == "6"
-        shown = wait_for_cells(page, 4)
-        assert (shown[1]["source"], shown[2]["rendered"], shown[3]["source"]) == (
-            "print(sum(numbers))", "It is 6.", "print('the user cell stays last')")  # fmt: skip
+        shown = wait_for_cells(page, 5)
+        assert [c["rendered"] or c["source"] for c in shown[1:]] == [
+            "Asked in the sidebar: Sum the numbers.", "print(sum(numbers))", "It is 6.", "print('the user cell stays last')"]  # fmt: skip
     finally:
         page.screenshot(path=str(ARTIFACTS / "test_the_sidebar_works_in_notebook_7.png"))
         context.close()

@@ -1,12 +1,15 @@
 """A hook that turns the agent's events into sidebar chat messages (see :mod:`.chat_protocol`)."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Callable
 
 from ..events import AgentEnd, AgentStart, Hook, LLMDelta, LLMEnd, ToolEnd, ToolStart
+from ..providers.base import ExecResult
+from ..tools.render import output_parts
 from ..truncation import TruncationConfig, truncate
-from ..untrusted_text import markdown_text
+from ..untrusted_text import markdown_text, terminal_text
 from . import chat_protocol as protocol
 from .cell_output import TEXT_REFRESH_SECONDS
 
@@ -65,11 +68,13 @@ class ChatEvents(Hook):
         result = event.result
         if result is None:
             return
-        displays = result.exec_result.displays if result.exec_result else []
-        output = truncate(result.text, _SHOWN_OUTPUT)
+        executed = result.exec_result
+        displays = executed.displays if executed else []
+        images, html = _png_images(displays), _html_displays(displays)
+        output = _shown_text(executed, images + html) if executed else result.text
         call = event.tool_call
         self.send(protocol.event("tool_end", id=call.id, name=call.name, ok=result.ok, output=output,
-                                 images=_png_images(displays), html=_html_displays(displays)))  # fmt: skip
+                                 images=images, html=html))  # fmt: skip
 
     def on_agent_end(self, event: AgentEnd) -> None:
         record = event.record
@@ -77,6 +82,14 @@ class ChatEvents(Hook):
         self.send(protocol.event("usage", model=record.model, turns=len(record.steps),
                                  prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                                  cost_usd=record.cost, duration_s=round(record.duration, 3)))  # fmt: skip
+
+
+def _shown_text(result: ExecResult, shown_rich: list[str]) -> str:
+    """What a cell would print for ``result``, without the labels the model reads, its colours, or the text
+    of the displays shown as an image or a table."""
+    rest = [d for d in result.displays if d.get("image/png") not in shown_rich and d.get("text/html") not in shown_rich]
+    parts = output_parts(dataclasses.replace(result, displays=rest))
+    return truncate(terminal_text("\n".join(part.text for part in parts), colours=False), _SHOWN_OUTPUT)
 
 
 def _png_images(displays: list[dict[str, Any]]) -> list[str]:
