@@ -78,6 +78,15 @@ def page(browser: Any, lab_server: LabServer, request: pytest.FixtureRequest) ->
 
 
 @pytest.fixture
+def model_server() -> Iterator[Any]:
+    """A scripted model server for one test (modules that share a kernel define a module-scoped one)."""
+    from tinycode_jupyter.testing import ScriptedServer
+
+    with ScriptedServer() as server:
+        yield server
+
+
+@pytest.fixture
 def extension_console(page: Any) -> list[str]:
     """Browser console lines that mention the extension (it logs only when it rejects a message)."""
     lines: list[str] = []

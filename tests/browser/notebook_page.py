@@ -144,3 +144,8 @@ def wait_for_output(page: Page, text: str, present: bool = True, timeout_ms: flo
         arg=[f"{CELLS} .jp-OutputArea-output", text, present],
         timeout=timeout_ms,
     )
+
+
+def agent_source(model_server: Any, prompt: str) -> str:
+    """An ``%%agent`` cell asking the scripted server's model."""
+    return f"%%agent --model openai/scripted --api-base {model_server.url}\n{prompt}"

@@ -6,12 +6,11 @@ the cells it wrote run as ordinary cells.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 from labserver import LabServer
-from notebook_page import cell, cells, open_notebook, run_cell, save, wait_for_cells, wait_for_output
+from notebook_page import agent_source, cell, cells, open_notebook, run_cell, save, wait_for_cells, wait_for_output
 
 from tinycode_jupyter.testing import ScriptedServer, call, say
 
@@ -22,12 +21,6 @@ pytestmark = pytest.mark.timeout(180)
 
 NB = "answered.ipynb"
 SUM_STEP = "total = sum(sales)\nprint('total', total)"
-
-
-@pytest.fixture
-def model_server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as server:
-        yield server
 
 
 def model_requests(server: ScriptedServer) -> int:
@@ -45,7 +38,7 @@ def test_restart_and_run_all_does_not_ask_an_answered_agent_cell_again(
     lab_server.write_notebook(NB, [
         {"id": "data", "cell_type": "code", "source": "%load_ext tinycode_jupyter\nsales = [120, 340, 560]"},
         {"id": "agent", "cell_type": "code",
-         "source": f"%%agent --model openai/scripted --api-base {model_server.url}\nSum {{sales}} into `total`."},
+         "source": agent_source(model_server, "Sum {sales} into `total`.")},
         {"id": "tail", "cell_type": "code", "source": "print('twice', total * 2)"},
     ])  # fmt: skip
     model_server.add(call("run_python", {"code": SUM_STEP}), say("The total is 1020."))

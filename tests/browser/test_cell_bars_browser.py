@@ -6,12 +6,11 @@ agent" under an error output inserts a ``%agent fix --cell <id>`` cell below it 
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from labserver import LabServer
-from notebook_page import cell, cells, open_notebook, run_cell, run_cell_and_wait, wait_for_cells
+from notebook_page import agent_source, cell, cells, open_notebook, run_cell, run_cell_and_wait, wait_for_cells
 
 from tinycode_jupyter.testing import ScriptedServer, call, say
 
@@ -21,16 +20,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(180)
 NB = "fix_undo.ipynb"
 CHANGE = "values.append(3)\ncreated = 'new'\ndel gone\nprint('changed', values)"
-
-
-@pytest.fixture
-def model_server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as server:
-        yield server
-
-
-def agent_source(model_server: ScriptedServer, prompt: str) -> str:
-    return f"%%agent --model openai/scripted --api-base {model_server.url}\n{prompt}"
 
 
 def open_fresh(page: Page, lab_server: LabServer, cells_json: list[dict[str, Any]]) -> None:
