@@ -47,7 +47,7 @@ function anchorOf(notebook: NotebookPanel): string | null {
 export class NotebookChat extends Panel implements IChatListener {
   readonly notebook: NotebookPanel;
   private readonly transcript: Transcript;
-  private readonly title_ = document.createElement('div');
+  private readonly pathLabel = document.createElement('div');
   private readonly prompt = document.createElement('textarea');
   private readonly status = document.createElement('div');
   private readonly models = new ModelPicker();
@@ -188,9 +188,9 @@ export class NotebookChat extends Panel implements IChatListener {
   private heading(): HTMLElement {
     const heading = document.createElement('div');
     heading.className = 'jp-tinycode-heading';
-    this.title_.className = 'jp-tinycode-title';
+    this.pathLabel.className = 'jp-tinycode-title';
     this.clearButton.title = 'Clear the transcript (the kernel keeps the conversation; %agent reset forgets it)';
-    heading.append(this.title_, this.clearButton);
+    heading.append(this.pathLabel, this.clearButton);
     return heading;
   }
 
@@ -242,6 +242,6 @@ export class NotebookChat extends Panel implements IChatListener {
   }
 
   private showPath(): void {
-    this.title_.textContent = `Agent · ${this.notebook.context.path}`;
+    this.pathLabel.textContent = `Agent · ${this.notebook.context.path}`;
   }
 }

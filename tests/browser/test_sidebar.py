@@ -50,7 +50,9 @@ FIGURE_STEP = (
     "sales = pd.DataFrame({'region': ['South', 'North'], 'revenue': [7573.75, 4758.98]})\n"
     "display(sales)\n"
     "fig, ax = plt.subplots(figsize=(4, 2.4))\nax.bar(sales.region, sales.revenue, color='#4C72B0')\n"
-    "ax.set_title('Revenue by region')\nplt.show()"
+    "ax.set_title('Revenue by region')\nplt.show()\n"
+    "from IPython.display import HTML\n"
+    "display(HTML('<img src=x onerror=\"window.tinycodeRan = 1\"><script>window.tinycodeRan = 2</script><i>hostile</i>'))"
 )
 CHAT = "#tinycode-jupyter-chat .jp-tinycode-chat:not(.lm-mod-hidden)"
 SUM_STEP = "import time\ntotal = sum(numbers)\ntime.sleep(1.5)\nprint('total', total)"
@@ -264,7 +266,10 @@ def test_a_step_is_a_highlighted_code_card_with_its_table_and_figure(page: Page,
     table = card.locator(".jp-tinycode-table table")
     assert table.locator("thead th").all_inner_texts()[1:] == ["region", "revenue"]
     assert table.locator("tbody tr").first.inner_text().split() == ["0", "South", "7573.75"]
-    assert "{" not in card.locator(".jp-tinycode-table").inner_text()  # pandas' <style> block is not shown as text
+    assert "{" not in card.locator(".jp-tinycode-table").first.inner_text()  # pandas' <style> block is not shown as text
+    hostile = card.locator(".jp-tinycode-table").nth(1)
+    assert hostile.inner_text() == "hostile" and hostile.locator("img, script").count() == 0
+    assert page.evaluate("() => window.tinycodeRan") is None
     figure = card.locator("img.jp-tinycode-image")
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 200", arg=figure.element_handle())
     answer = chat.locator(".jp-tinycode-answer").last
@@ -372,16 +377,21 @@ def test_the_saved_notebook_records_the_question_and_run_all_does_not_ask_again(
     assert len(model_server.requests) == asked_before and len(cells(page)) == 4
 
 
-def test_the_command_palette_lists_open_agent_chat_once(page: Page) -> None:
-    from playwright.sync_api import expect
-
+def palette_labels(page: Page, search: str) -> list[str]:
+    """The labels the command palette lists for ``search``, as a user sees them."""
     page.locator(f"{PANEL} .jp-Notebook").focus()
-    page.keyboard.press("ControlOrMeta+Shift+c")
-    page.locator(".jp-ModalCommandPalette .lm-CommandPalette-input").fill("agent chat")
-    items = page.locator(".jp-ModalCommandPalette .lm-CommandPalette-item")
-    expect(items.filter(has_text="Open agent chat")).to_have_count(1)
-    assert items.filter(has_text="Open agent chat").locator(".lm-CommandPalette-itemLabel").inner_text() == "Open agent chat"
     page.keyboard.press("Escape")
+    page.keyboard.press("ControlOrMeta+Shift+c")
+    page.locator(".jp-ModalCommandPalette .lm-CommandPalette-input").fill(search)
+    labels = page.locator(".jp-ModalCommandPalette .lm-CommandPalette-item .lm-CommandPalette-itemLabel")
+    labels.first.wait_for()
+    shown = labels.all_inner_texts()
+    page.keyboard.press("Escape")
+    return shown
+
+
+def test_the_command_palette_lists_open_agent_chat_once(page: Page) -> None:
+    assert palette_labels(page, "agent chat").count("Open agent chat") == 1
 
 
 def test_without_the_extension_loaded_the_sidebar_says_how_to_load_it(page: Page) -> None:
@@ -418,6 +428,7 @@ def test_the_sidebar_works_in_notebook_7(browser: Any, lab_server: LabServer, mo
         shown = wait_for_cells(page, 5)
         assert [c["rendered"] or c["source"] for c in shown[1:]] == [
             "Asked in the sidebar: Sum the numbers.", "print(sum(numbers))", "It is 6.", "print('the user cell stays last')"]  # fmt: skip
+        assert palette_labels(page, "agent chat").count("Open agent chat") == 1
     finally:
         page.screenshot(path=str(ARTIFACTS / "test_the_sidebar_works_in_notebook_7.png"))
         context.close()
