@@ -83,7 +83,9 @@ class ChatWidget:
         self.session = session
         self.settings = settings
         self._runner: KernelRunner | None = None
-        self._anchor: str | None = request_parent(session.shell).get("metadata", {}).get("cellId")
+        self._cell: str | None = request_parent(session.shell).get("metadata", {}).get("cellId")
+        """The ``%agent chat`` cell: the notebook's tools see it as the agent's cell."""
+        self._anchor = self._cell
         """Where the next run's cells go: below the chat's cell, then below the last cell a run wrote."""
         self.transcript = widgets.VBox()  # grows like any output: the prompt stays below the newest message
         self.prompt = widgets.Textarea(placeholder="Ask the agent; it runs code in this kernel. Name variables as {df}.",
@@ -120,7 +122,7 @@ class ChatWidget:
         cells = chat_writeback(self.session, runner, self._anchor, Asked(text, "the chat"), self._wrote)
         self._show_running(True)
         try:
-            return self.session.run(text, self.settings, runner=runner, hooks=[transcript, cells])
+            return self.session.run(text, self.settings, runner=runner, hooks=[transcript, cells], cell_id=self._cell)
         except RunCancelled:
             self._note(STOPPED_NOTE)
         except TinyCodeError as exc:

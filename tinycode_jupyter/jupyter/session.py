@@ -83,7 +83,7 @@ class AgentSession:
     # --- one run --------------------------------------------------------------------------
     def run(self, prompt: "PromptSource", settings: dict[str, Any], record: str | None = None, replay: str | None = None, *,
             runner: KernelRunner | None = None, hooks: Sequence[Any] | None = None,
-            on_answered: Callable[[str], None] | None = None) -> RunResult:  # fmt: skip
+            on_answered: Callable[[str], None] | None = None, cell_id: str | None = None) -> RunResult:  # fmt: skip
         """Run the agent on ``prompt`` from the kernel's main thread; one run at a time per kernel.
 
         Cell references in the prompt are expanded (:mod:`.references`) and the variables it names
@@ -91,7 +91,9 @@ class AgentSession:
 
         ``hooks`` show the run (default: the cell's streaming output and the write-back of
         cells, both scheduled on ``runner``); pass your own ``runner`` to keep a handle for
-        :meth:`KernelRunner.cancel`. ``on_answered(run_id)`` is called on the main thread when
+        :meth:`KernelRunner.cancel`. ``cell_id``: the cell the run belongs to in the notebook (the
+        sidebar's anchor, the chat's cell; default: the cell being executed), which finds the
+        notebook's owner for the notebook tools. ``on_answered(run_id)`` is called on the main thread when
         the default hooks have written an answered run's cells live.
         """
         from ..cassette import RecordingLLM, ReplayLLM, recording_target
@@ -125,7 +127,7 @@ class AgentSession:
         written = prompt if callable(prompt) else lambda state: self.with_references(prompt, state)
         self.running = True
         try:
-            anchor = self._anchor_cell_id()
+            anchor = cell_id or self._anchor_cell_id()
             return runner.run(lambda: self._run_in_notebook(agent, written, runner, anchor))
         except BaseException:
             if recorder is not None:

@@ -109,7 +109,7 @@ class SidebarChat:
         cells = chat_writeback(self.session, runner, anchor_cell_id, Asked(prompt, "the sidebar"), announce)
         self._runner = runner
         try:
-            self.session.run(prompt, settings, runner=runner, hooks=[ChatEvents(send_on_main), cells])
+            self.session.run(prompt, settings, runner=runner, hooks=[ChatEvents(send_on_main), cells], cell_id=anchor_cell_id)
         finally:
             self._runner = None
 
