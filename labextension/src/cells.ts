@@ -1,22 +1,19 @@
 /**
  * Edits of the shared notebook model: delete a run's cells, insert or replace one.
  *
- * Each edit runs in one `transact`, so notebook undo reverts it as one step.
+ * Only cells that are still the agent's (`isAgentCell`: not a user's copy, not edited by the
+ * user) are replaced, deleted or followed; a user's cell is never touched. Each edit runs in
+ * one `transact`, so notebook undo reverts it as one step.
  */
 import type * as nbformat from '@jupyterlab/nbformat';
 import type { INotebookModel } from '@jupyterlab/notebook';
+import type { PartialJSONObject } from '@lumino/coreutils';
 
 import { IReplaceRun, IUpsertCell, METADATA_KEY } from './protocol';
+import { agentStamp, cellTag, ICellTag, isAgentCell, tagOf } from './provenance';
 
 type SharedNotebook = INotebookModel['sharedModel'];
 type SharedCell = SharedNotebook['cells'][number];
-
-/** The fields of `metadata.tinycode` this module reads. */
-interface ITag {
-  anchor_cell_id?: unknown;
-  run_id?: unknown;
-  step?: unknown;
-}
 
 /** Raised when the agent cell a message refers to is not in the notebook. */
 export class AnchorNotFoundError extends Error {
@@ -26,13 +23,9 @@ export class AnchorNotFoundError extends Error {
   }
 }
 
-function tagOf(metadata: unknown): ITag {
-  const tag = (metadata as Record<string, unknown> | undefined)?.[METADATA_KEY];
-  return typeof tag === 'object' && tag !== null ? (tag as ITag) : {};
-}
-
-function cellTag(cell: SharedCell): ITag {
-  return tagOf({ [METADATA_KEY]: cell.getMetadata(METADATA_KEY) });
+/** The tag of `cell` if it is still the agent's, else null (a user's cell, or a user's copy or edit of the agent's). */
+function agentTag(cell: SharedCell): ICellTag | null {
+  return isAgentCell(cell) ? cellTag(cell) : null;
 }
 
 function joinSource(source: nbformat.MultilineString): string {
@@ -42,14 +35,14 @@ function joinSource(source: nbformat.MultilineString): string {
 /** Delete every cell tagged with the anchor; returns how many were deleted. */
 export function replaceRun(notebook: SharedNotebook, request: IReplaceRun): number {
   const doomed = notebook.cells
-    .map((cell, index) => (cellTag(cell).anchor_cell_id === request.anchor_cell_id ? index : -1))
+    .map((cell, index) => (agentTag(cell)?.anchor_cell_id === request.anchor_cell_id ? index : -1))
     .filter(index => index >= 0)
     .reverse();
   notebook.transact(() => doomed.forEach(index => notebook.deleteCell(index)));
   return doomed.length;
 }
 
-/** The cell to write: tagged with its anchor and run, never trusted, id kept only if unused. */
+/** The cell to write: tagged with its anchor and run, never trusted, id kept only if unused (stamped by `stamp`). */
 function prepareCell(notebook: SharedNotebook, request: IUpsertCell): nbformat.ICell {
   const { cell, anchor_cell_id, run_id } = request;
   const metadata: Record<string, unknown> = { ...cell.metadata };
@@ -62,16 +55,22 @@ function prepareCell(notebook: SharedNotebook, request: IUpsertCell): nbformat.I
   return prepared;
 }
 
+/** Mark the written cell as the agent's with the id and source it has now (only the owner stamps). */
+function stamp(cell: SharedCell): void {
+  cell.setMetadata(METADATA_KEY, agentStamp(cellTag(cell), cell.id, cell.getSource()) as PartialJSONObject);
+}
+
 /** Overwrite the cell at `index` with `data`, keeping its id (and its widget when the type is unchanged). */
 function replaceAt(notebook: SharedNotebook, index: number, data: nbformat.ICell): void {
   const cell = notebook.cells[index];
   if (cell.cell_type !== data.cell_type) {
     notebook.deleteCell(index);
-    notebook.insertCell(index, { ...data, id: cell.id });
+    stamp(notebook.insertCell(index, { ...data, id: cell.id }));
     return;
   }
   cell.setSource(joinSource(data.source));
   cell.setMetadata(data.metadata);
+  stamp(cell);
   if ('setOutputs' in cell) {
     const code = data as nbformat.ICodeCell;
     cell.setOutputs(code.outputs ?? []);
@@ -88,8 +87,8 @@ function insertionIndex(notebook: SharedNotebook, request: IUpsertCell): number 
   }
   let index = anchor + 1;
   cells.forEach((cell, i) => {
-    const tag = cellTag(cell);
-    if (i >= index && tag.anchor_cell_id === request.anchor_cell_id && tag.run_id === request.run_id) {
+    const tag = agentTag(cell);
+    if (i >= index && tag?.anchor_cell_id === request.anchor_cell_id && tag.run_id === request.run_id) {
       index = i + 1;
     }
   });
@@ -107,18 +106,18 @@ export function upsertCell(notebook: SharedNotebook, request: IUpsertCell): numb
     step === undefined
       ? -1
       : notebook.cells.findIndex(cell => {
-          const tag = cellTag(cell);
-          return tag.run_id === request.run_id && tag.step === step;
+          const tag = agentTag(cell);
+          return tag?.run_id === request.run_id && tag.step === step;
         });
   const index = existing >= 0 ? existing : insertionIndex(notebook, request);
   notebook.transact(() => {
     if (existing >= 0) {
       replaceAt(notebook, index, data);
     } else {
-      notebook.insertCell(index, data);
+      stamp(notebook.insertCell(index, data));
     }
   });
-  return notebook.cells.filter(cell => cellTag(cell).run_id === request.run_id).length;
+  return notebook.cells.filter(cell => agentTag(cell)?.run_id === request.run_id).length;
 }
 
 /**
@@ -129,7 +128,7 @@ export function upsertCell(notebook: SharedNotebook, request: IUpsertCell): numb
 export function appendAnchor(notebook: SharedNotebook, cellId: string): string {
   let anchor = cellId;
   for (let hops = 0; hops < notebook.cells.length; hops++) {
-    const written = notebook.cells.filter(cell => cellTag(cell).anchor_cell_id === anchor);
+    const written = notebook.cells.filter(cell => agentTag(cell)?.anchor_cell_id === anchor);
     if (written.length === 0) {
       break;
     }

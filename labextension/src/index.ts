@@ -10,6 +10,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { watchNotebook } from './comm';
 import { watchErrors } from './fixButton';
 import { watchAgentRuns } from './agentCellBar';
+import { provenanceBadges } from './badges';
 import { sidebar } from './sidebar';
 
 const cells: JupyterFrontEndPlugin<void> = {
@@ -38,4 +39,4 @@ const cellActions: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [cells, sidebar, cellActions];
+export default [cells, sidebar, cellActions, provenanceBadges];

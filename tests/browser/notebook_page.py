@@ -149,3 +149,26 @@ def wait_for_output(page: Page, text: str, present: bool = True, timeout_ms: flo
 def agent_source(model_server: Any, prompt: str) -> str:
     """An ``%%agent`` cell asking the scripted server's model."""
     return f"%%agent --model openai/scripted --api-base {model_server.url}\n{prompt}"
+
+
+BADGE = ".jp-tinycode-badge-button"
+PROVENANCE_POPOVER = ".jp-tinycode-provenance"
+BADGES_JS = """([selector, badge]) => [...document.querySelectorAll(selector)]
+  .map(cell => { const b = cell.querySelector(badge); return b ? b.textContent : null; })"""
+
+
+def wait_for_badges(page: Page, expected: list[str | None], timeout_ms: float = 30_000) -> None:
+    """Wait until the cells show exactly the provenance badges ``expected``: each cell's badge text, None for none."""
+    page.wait_for_function(
+        f"([selector, badge, expected]) => JSON.stringify(({BADGES_JS})([selector, badge])) === JSON.stringify(expected)",
+        arg=[CELLS, BADGE, expected],
+        timeout=timeout_ms,
+    )
+
+
+def open_provenance(page: Page, index: int) -> Locator:
+    """Click the badge of the cell at ``index``; return its popover once shown."""
+    cell(page, index).locator(BADGE).click()
+    popover = page.locator(PROVENANCE_POPOVER)
+    popover.wait_for()
+    return popover
