@@ -16,8 +16,11 @@ export interface IBarSpec {
 
 export type DecideBar = (cell: CellWidget) => IBarSpec | null;
 
-/** Keep a bar of class `className` on every cell of `panel` for which `decide` gives one. */
-export function watchCellBars(panel: NotebookPanel, className: string, decide: DecideBar): void {
+/**
+ * Keep a bar of class `className` on every cell of `panel` for which `decide` gives one.
+ * Returns what asks for an update when the answer changes for a reason outside the model.
+ */
+export function watchCellBars(panel: NotebookPanel, className: string, decide: DecideBar): () => void {
   let scheduled = false;
   const update = (): void => {
     scheduled = false;
@@ -40,6 +43,7 @@ export function watchCellBars(panel: NotebookPanel, className: string, decide: D
   };
   panel.content.modelChanged.connect(watchModel);
   void panel.context.ready.then(watchModel);
+  return schedule;
 }
 
 function updateBar(cell: CellWidget, className: string, spec: IBarSpec | null): void {

@@ -11,6 +11,7 @@ import { watchNotebook } from './comm';
 import { watchErrors } from './fixButton';
 import { watchAgentRuns } from './agentCellBar';
 import { provenanceBadges } from './badges';
+import { notebookOwner } from './notebookOwner';
 import { sidebar } from './sidebar';
 
 const cells: JupyterFrontEndPlugin<void> = {
@@ -39,4 +40,4 @@ const cellActions: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [cells, sidebar, cellActions, provenanceBadges];
+export default [cells, sidebar, cellActions, provenanceBadges, notebookOwner];

@@ -172,3 +172,25 @@ def open_provenance(page: Page, index: int) -> Locator:
     popover = page.locator(PROVENANCE_POPOVER)
     popover.wait_for()
     return popover
+
+
+PANEL_IDLE_JS = """(path) => [...window.jupyterapp.shell.widgets('main')].some(w => {
+  const kernel = w.context && w.context.path === path && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle';
+})"""
+
+
+def show_notebook(page: Page, name: str) -> None:
+    """Make the notebook ``name`` the active tab in JupyterLab: its tab if it is open, else open it from the file browser."""
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=name)
+    if tab.count():
+        tab.click()
+    else:
+        page.locator(".jp-DirListing-content").get_by_text(name, exact=True).dblclick()
+    page.wait_for_function("(name) => window.jupyterapp.shell.currentWidget.context.path === name", arg=name)
+    page.locator(CELLS).first.wait_for()
+
+
+def wait_for_idle(page: Page, name: str, timeout_ms: float = 60_000) -> None:
+    """Wait until the kernel of the open notebook ``name`` (active or not) is idle."""
+    page.wait_for_function(PANEL_IDLE_JS, arg=name, timeout=timeout_ms)
