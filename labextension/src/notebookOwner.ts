@@ -7,7 +7,9 @@
  * policy is `review`: the agent's own cells change at once; an edit or delete of a user's cell
  * first gets the interim `waiting: "user"` message, then the user's Accept (applied if the cell
  * is still what the agent read, else `conflict`) or Reject (`rejected`, with the reason).
- * Requests for another owner are ignored; malformed ones get `bad_request`.
+ * A review disappears unanswered when its comm closes, its kernel goes away or the execution
+ * it came during ends (the run is over). Requests for another owner are ignored; malformed
+ * ones get `bad_request`.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
@@ -26,26 +28,11 @@ import {
 import { isAgentCell } from './provenance';
 import { revertRun } from './revert';
 import { IReview, ReviewQueue } from './review';
+import { Withdrawals } from './withdrawals';
 
 type Result = Record<string, unknown>;
 
-/** What withdraws open reviews when their comm closes or their kernel goes away. */
-class Withdrawals {
-  private readonly all = new Set<() => void>();
-
-  add(withdraw: () => void): () => void {
-    this.all.add(withdraw);
-    return () => this.all.delete(withdraw);
-  }
-
-  run(): void {
-    const pending = [...this.all];
-    this.all.clear();
-    pending.forEach(withdraw => withdraw());
-  }
-}
-
-/** One comm of one run: where its replies go and what withdraws its reviews. */
+/** One comm of one run: where its replies go, and what withdraws its reviews (the comm closed, the kernel went). */
 interface IChannel {
   send(reply: Reply): void;
   withdrawals: Withdrawals[];
@@ -158,7 +145,7 @@ class NotebookOwner {
         return { cell: insertCell(notebook, request.cell_type, request.source, request.after_cell_id, request.run) };
       case 'edit_cell':
       case 'delete_cell':
-        return this.change(request, requestId, channel);
+        return this.change(request, requestId, channel, executing);
       case 'set_outputs':
         return {
           cell: setOutputs(notebook, request.cell_id, request.outputs, request.execution_count, id => this.distrust(id))
@@ -172,8 +159,8 @@ class NotebookOwner {
   }
 
   /** An edit or delete: at once for the agent's cell, after the user's review for the user's. */
-  private change(request: Extract<Request, { op: 'edit_cell' | 'delete_cell' }>, requestId: string,
-                 channel: IChannel): Result | null { // prettier-ignore
+  private change(request: Extract<Request, { op: 'edit_cell' | 'delete_cell' }>, requestId: string, channel: IChannel,
+                 executing: ExecutingCell): Result | null { // prettier-ignore
     const apply = (): Result => {
       const [index] = checkedCell(this.notebook, request.cell_id, request.expected_source);
       const run: IRun = request.run;
@@ -207,7 +194,8 @@ class NotebookOwner {
       forget.forEach(f => f());
       unqueue();
     };
-    const forget = channel.withdrawals.map(withdrawals => withdrawals.add(withdraw));
+    const ending = [...channel.withdrawals, ...(executing.ending ? [executing.ending] : [])];
+    const forget = ending.map(withdrawals => withdrawals.add(withdraw));
     return null;
   }
 
