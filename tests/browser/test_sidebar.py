@@ -191,6 +191,19 @@ def test_send_streams_the_run_and_the_agents_cells_appear_below_the_active_cell(
     assert shown[anchor + 6]["source"] == "print('a user cell below')"
 
 
+def test_the_sidebars_agent_reads_and_inserts_cells_of_the_live_notebook(page: Page, model_server) -> None:
+    anchor = run_cell_and_wait(page, "marker = 'live notebook'")
+    select_cell(page, anchor)
+    model_server.add(call("read_cells", {}), call("insert_cell", {"source": "print(marker)"}), say("Read and added."))
+    chat = open_chat(page)
+    send(chat, "Read the notebook, then add a cell that prints marker.")
+    wait_until_idle(chat)
+    results = [m["content"] for m in model_server.requests[-1]["body"]["messages"] if m["role"] == "tool"][-2:]
+    assert "marker = 'live notebook'" in results[0] and "history" not in results[0]  # the notebook, not the kernel's history
+    assert results[1].startswith("Inserted code cell ")
+    page.locator(".jp-Cell .jp-InputArea-editor", has_text="print(marker)").wait_for(timeout=30_000)
+
+
 def test_stop_ends_a_long_step_and_the_kernel_stays_usable(page: Page, model_server) -> None:
     model_server.add(call("run_python", {"code": LONG_STEP}, content="This takes a while."))
     chat = open_chat(page)
