@@ -16,7 +16,8 @@ export function errorOf(cell: CellWidget): string | null {
     return null;
   }
   const outputs = (model.toJSON() as { outputs?: { output_type?: string; ename?: unknown; evalue?: unknown }[] }).outputs;
-  const error = (outputs ?? []).find(output => output.output_type === 'error');
+  // An interrupt is the user's doing, not an error to fix.
+  const error = (outputs ?? []).find(output => output.output_type === 'error' && output.ename !== 'KeyboardInterrupt');
   return error ? `${String(error.ename ?? 'Error')}: ${String(error.evalue ?? '')}` : null;
 }
 

@@ -19,6 +19,7 @@ from notebook_page import (
     prompt_text,
     run_cell,
     run_cell_and_wait,
+    set_cell_source,
     start_cell,
     wait_for_cell,
     wait_for_cells,
@@ -121,10 +122,14 @@ def test_fix_with_agent_shows_under_an_error_and_asks_the_agent_below_the_failin
     run_cell(page, 0)
     run_cell(page, 2)
     assert cell(page, 2).locator(".jp-tinycode-fix").count() == 0  # no error, no button
+    set_cell_source(page, 2, "raise KeyboardInterrupt")
+    run_cell(page, 2)
+    assert "KeyboardInterrupt" in cells(page)[2]["outputs"][0]
     run_cell(page, 1)
     fix = cell(page, 1).locator(".jp-tinycode-fix")
     fix.wait_for()
     assert fix.text_content() == "Fix with agent"
+    assert cell(page, 2).locator(".jp-tinycode-fix").count() == 0  # bars are drawn together: an interrupt is not an error to fix
     fix.click()
     shown = wait_for_cells(page, 4)
     assert shown[2]["source"] == "%agent fix --cell boom"  # the request is a cell of the notebook, below the error
