@@ -16,7 +16,8 @@ interface IPending {
   ended: Withdrawals;
 }
 
-const GONE: ReadonlySet<string> = new Set(['restarting', 'autorestarting', 'dead', 'terminating', 'starting']);
+/** Kernel statuses after which nothing it was asked before is answered. */
+export const KERNEL_GONE: ReadonlySet<string> = new Set(['restarting', 'autorestarting', 'dead', 'terminating']);
 
 export class ExecutingCell {
   private pending: IPending[] = [];
@@ -24,7 +25,7 @@ export class ExecutingCell {
   constructor(kernel: Kernel.IKernelConnection) {
     kernel.anyMessage.connect((_, { msg, direction }) => this.onMessage(msg, direction), this);
     kernel.statusChanged.connect((_, status) => {
-      if (GONE.has(status)) {
+      if (KERNEL_GONE.has(status)) {
         this.pending.splice(0).forEach(entry => entry.ended.run());
       }
     }, this);

@@ -17,7 +17,7 @@ import type { Kernel } from '@jupyterlab/services';
 import type { JSONObject } from '@lumino/coreutils';
 
 import { watchDeletedCells } from './deletedCells';
-import { ExecutingCell } from './executingCell';
+import { ExecutingCell, KERNEL_GONE } from './executingCell';
 import {
   applyDelete, applyEdit, cellsOf, checkedCell, insertCell, setLastTurn, setOutputs, SharedNotebook
 } from './notebookCells'; // prettier-ignore
@@ -37,8 +37,6 @@ interface IChannel {
   send(reply: Reply): void;
   withdrawals: Withdrawals[];
 }
-
-const GONE: ReadonlySet<string> = new Set(['restarting', 'autorestarting', 'dead', 'terminating']);
 
 function randomHex(bytes: number): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), byte => byte.toString(16).padStart(2, '0')).join('');
@@ -72,7 +70,7 @@ class NotebookOwner {
     this.kernels.add(kernel);
     const executing = new ExecutingCell(kernel);
     const ofKernel = new Withdrawals();
-    kernel.statusChanged.connect((_, status) => GONE.has(status) && ofKernel.run());
+    kernel.statusChanged.connect((_, status) => KERNEL_GONE.has(status) && ofKernel.run());
     kernel.disposed.connect(() => ofKernel.run());
     this.panel.sessionContext.kernelChanged.connect((_, change) => change.oldValue === kernel && ofKernel.run());
     // The registry survives kernel restarts; registering twice replaces the callback.

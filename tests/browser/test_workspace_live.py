@@ -263,6 +263,7 @@ def test_requests_kernel_code_forges_are_reviewed_or_refused_and_never_change_a_
     title = review.locator(".jp-tinycode-review-title")
     assert (title.text_content() or "").startswith("The agent wants to change this cell (run forged).")
     assert (title.text_content() or "").endswith(" · 1 more waiting")
+    shot(page, "workspace_live_queued_review.png")
     review.locator(".jp-tinycode-review-reason").fill("forged")
     review.locator("button", has_text="Reject").click()
     title.filter(has_text="The agent wants to delete this cell").wait_for()
