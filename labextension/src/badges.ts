@@ -17,7 +17,8 @@ import { cellTag, ICellLike, isAgentCell, sourceSha } from './provenance';
 import { IRevertSummary, revertRun, SharedNotebook } from './revert';
 
 const RUN_CHARS = 8;
-const AGENT_MAGIC = /^\s*%%agent\b/;
+const AGENT_CELL_MAGIC = /^\s*%%agent\b/;
+const AGENT_LINE_MAGIC = /^\s*%agent\b/;
 const POPOVER = 'jp-tinycode-provenance';
 
 /** What a badge says about one cell: who changed it, in which run, and with which model. */
@@ -68,7 +69,10 @@ export function badgeLabel(provenance: IProvenance): string {
   return ['agent', provenance.model, run].filter(part => part !== '').join(' · ');
 }
 
-/** The prompt of run `runId`: a cell's recorded prompt, else its agent cell's source below the `%%agent` line. */
+/**
+ * The prompt of run `runId`: a cell's recorded prompt (chat runs), else its agent cell's source below
+ * the `%%agent` line, or the whole `%agent …` line; null when none of these is in the notebook.
+ */
 export function promptOf(notebook: SharedNotebook, runId: string): string | null {
   const written = notebook.cells.filter(cell => cellTag(cell).run_id === runId);
   for (const cell of written) {
@@ -79,10 +83,10 @@ export function promptOf(notebook: SharedNotebook, runId: string): string | null
   }
   const anchorIds = new Set(written.map(cell => cellTag(cell).anchor_cell_id).filter(id => typeof id === 'string'));
   const anchor = notebook.cells.find(cell => anchorIds.has(cell.id));
-  if (!anchor || !AGENT_MAGIC.test(anchor.source)) {
-    return null;
+  if (anchor && AGENT_CELL_MAGIC.test(anchor.source)) {
+    return anchor.source.split('\n').slice(1).join('\n').trim();
   }
-  return anchor.source.split('\n').slice(1).join('\n').trim();
+  return anchor && AGENT_LINE_MAGIC.test(anchor.source) ? anchor.source.trim() : null;
 }
 
 function plural(count: number, one: string, many: string): string {
@@ -149,7 +153,7 @@ function buildPopover(panel: NotebookPanel, provenance: IProvenance): HTMLElemen
   }
   node.append(facts);
   const prompt = notebook ? promptOf(notebook, provenance.runId) : null;
-  node.append(section('Prompt', prompt ?? 'not recorded (its agent cell is gone)', `${POPOVER}-prompt`));
+  node.append(section('Prompt', prompt ?? 'not recorded in the notebook', `${POPOVER}-prompt`));
   if (provenance.previousSource !== null) {
     node.append(section('Before the agent edited it', provenance.previousSource, `${POPOVER}-previous`));
   }

@@ -1,6 +1,6 @@
 """Provenance in a real JupyterLab and Notebook 7: the badges on the agent's cells, the prompt they
 open to, cells that become the user's (an edit, a pasted copy) and survive a re-run, and "Revert
-this run" removing, restoring and bringing back cells.
+this run" removing, restoring and bringing back cells, as one undo step.
 
 The live tests run real ``%%agent`` cells against the scripted model server. The revert test opens
 a notebook in which :class:`~tinycode_jupyter.notebook.document.NotebookDocument` (the reference
@@ -205,3 +205,9 @@ def test_revert_this_run_removes_restores_and_brings_back_cells_and_keeps_the_us
     assert "tinycode" not in saved["metadata"]  # the run's deleted entry is dropped
     assert "tinycode" not in saved["cells"][3]["metadata"]  # and its edit record
     assert page.locator(f"{PANEL} {BADGE}").count() == 0 and page.locator(CELLS).count() == 5
+
+    cell(page, 0).locator(".jp-InputPrompt").click()  # one undo step takes the whole revert back
+    page.keyboard.press("Escape")
+    page.keyboard.press("z")
+    wait_for_badges(page, [None, label, None, None, edited])
+    assert [c["source"] for c in cells(page)][1:] == ["print(x)", "print('two, mine')", "x = 1", "y = 20"]
