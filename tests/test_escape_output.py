@@ -408,6 +408,7 @@ def test_chat_widget_shows_an_error_message_carrying_markup_as_text():
 
     class FailingSession:
         running = False
+        shell = None  # outside a kernel: no cell to write below
 
         def run(self, *args: Any, **kwargs: Any) -> None:
             raise LLMError(f"the server said: {MARKUP} {DOLLARS}")
