@@ -408,7 +408,10 @@ def test_chat_widget_shows_an_error_message_carrying_markup_as_text():
 
     class FailingSession:
         running = False
-        shell = None  # outside a kernel: no cell to write below
+        shell = None  # outside a kernel: no cell to write below, no frontend to write to
+
+        def cells_channel(self, runner: Any) -> None:
+            return None
 
         def run(self, *args: Any, **kwargs: Any) -> None:
             raise LLMError(f"the server said: {MARKUP} {DOLLARS}")
