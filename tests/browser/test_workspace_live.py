@@ -55,6 +55,13 @@ LOWER = call("edit_cell", {"cell_id": IDS["threshold"], "new_source": "threshold
 MODEL_CELL_IDS_JS = "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells.map(c => c.id)"
 
 
+@pytest.fixture(autouse=True)
+def quiet_extension(extension_console: list[str]) -> Any:
+    """The extension logs nothing: it answers every request, malformed ones with bad_request."""
+    yield
+    assert extension_console == []
+
+
 def analysis(server: ScriptedServer, task: str) -> list[dict[str, Any]]:
     return [
         {"id": IDS["setup"], "cell_type": "code", "source": SETUP},
