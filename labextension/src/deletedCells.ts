@@ -13,7 +13,7 @@ import type { NotebookPanel } from '@jupyterlab/notebook';
 import type { PartialJSONObject } from '@lumino/coreutils';
 
 import { barButton, CellWidget, IBarSpec, watchCellBars } from './cellBars';
-import { notebookTag, SharedNotebook } from './notebookCells';
+import { notebookTag, oneStep, SharedNotebook } from './notebookCells';
 import { isObject } from './notebookProtocol';
 import { METADATA_KEY } from './protocol';
 
@@ -79,7 +79,7 @@ export function restoreDeleted(notebook: SharedNotebook, entry: IDeleted): void 
   if ((rest.deleted as unknown[]).length === 0) {
     delete rest.deleted;
   }
-  notebook.transact(() => {
+  oneStep(notebook, () => {
     notebook.insertCell(place.above ? host : host + 1, cell);
     if (Object.keys(rest).length > 0) {
       notebook.setMetadata(METADATA_KEY, rest as PartialJSONObject);

@@ -2,8 +2,8 @@
  * The document owner's rules, applied to a live notebook model: the TypeScript side of
  * `tinycode_jupyter/notebook/document.py` (same checks, same metadata).
  *
- * Each change runs in one `transact`, so notebook undo reverts it as one step. Only the owner
- * writes ids and `metadata.tinycode`: an inserted cell gets a fresh id and the agent's stamp,
+ * Each change is one transaction of its own (`oneStep`), so notebook undo reverts it as one step.
+ * Only the owner writes ids and `metadata.tinycode`: an inserted cell gets a fresh id and the agent's stamp,
  * an edit appends `{run_id, previous_source, new_sha}` to the cell's `tinycode.edits`, and a
  * deleted cell is kept whole in the notebook's `metadata.tinycode.deleted`.
  */
@@ -30,6 +30,17 @@ export interface IWireCell {
   outputs?: nbformat.IOutput[];
   agent: boolean;
   run_id: string | null;
+}
+
+/**
+ * Apply `change` as one undo step of its own: one transaction, not merged with the changes just
+ * before or after it (the notebook's undo manager merges what comes within half a second).
+ */
+export function oneStep(notebook: SharedNotebook, change: () => void): void {
+  const undo = (notebook as { undoManager?: { stopCapturing(): void } }).undoManager;
+  undo?.stopCapturing();
+  notebook.transact(change);
+  undo?.stopCapturing();
 }
 
 function isCode(cell: SharedCell): cell is SharedCodeCell {
@@ -107,7 +118,7 @@ export function insertCell(notebook: SharedNotebook, cellType: nbformat.CellType
   const data = (cellType === 'code'
     ? { id, cell_type: 'code', source, metadata, outputs: [], execution_count: null }
     : { id, cell_type: cellType, source, metadata }) as nbformat.ICell;
-  notebook.transact(() => {
+  oneStep(notebook, () => {
     notebook.insertCell(position, data);
   });
   return wireCell(notebook.cells[position], position);
@@ -121,7 +132,7 @@ export function applyEdit(notebook: SharedNotebook, index: number, source: strin
   const edits = Array.isArray(tag.edits) ? tag.edits : [];
   const edit = { run_id: run.run_id, previous_source: cell.source, new_sha: sourceSha(source) };
   const updated = { ...tag, edits: [...edits, edit], ...(agent ? { source_sha: sourceSha(source) } : {}) };
-  notebook.transact(() => {
+  oneStep(notebook, () => {
     cell.setSource(source);
     cell.setMetadata(METADATA_KEY, updated as PartialJSONObject);
   });
@@ -138,7 +149,7 @@ export function applyDelete(notebook: SharedNotebook, index: number, run: IRun):
   const stored = cell.toJSON();
   delete (stored.metadata as Record<string, unknown>).trusted; // Lab's runtime flag: the saved file has none
   const entry = { run_id: run.run_id, after_cell_id: after, cell: stored };
-  notebook.transact(() => {
+  oneStep(notebook, () => {
     notebook.setMetadata(METADATA_KEY, { ...tag, deleted: [...deleted, entry] } as PartialJSONObject);
     notebook.deleteCell(index);
   });
@@ -160,7 +171,7 @@ export function setOutputs(notebook: SharedNotebook, cellId: string, outputs: un
     throw new NotebookError('bad_request', `an output is not valid nbformat: ${checked}`);
   }
   distrust(cell.id);
-  notebook.transact(() => {
+  oneStep(notebook, () => {
     cell.setOutputs(checked);
     cell.execution_count = count;
     cell.deleteMetadata('trusted');
@@ -170,7 +181,7 @@ export function setOutputs(notebook: SharedNotebook, cellId: string, outputs: un
 
 /** Keep the snapshot of the agent's last turn in the notebook's `metadata.tinycode.last_turn`. */
 export function setLastTurn(notebook: SharedNotebook, lastTurn: Record<string, unknown>): void {
-  notebook.transact(() => {
+  oneStep(notebook, () => {
     notebook.setMetadata(METADATA_KEY, { ...notebookTag(notebook), last_turn: lastTurn } as PartialJSONObject);
   });
 }
