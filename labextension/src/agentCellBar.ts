@@ -7,10 +7,10 @@
  *   writes the new answer marker), as a user would type it.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import type { NotebookPanel } from '@jupyterlab/notebook';
 import type { KernelMessage } from '@jupyterlab/services';
 
-import { barButton, CellWidget, IBarSpec, watchCellBars } from './cellBars';
+import { barButton, CellWidget, IBarSpec, runCellAt, watchCellBars } from './cellBars';
 
 /** The footer output's machine-readable part (`tinycode_jupyter/jupyter/cell_output.py`). */
 export const RUN_MIME = 'application/vnd.tinycode.run+json';
@@ -70,15 +70,12 @@ export function withRerun(source: string): string {
 
 /** Run the agent cell again with `--rerun`: the model is asked again and the run's cells are replaced. */
 async function askAgain(panel: NotebookPanel, cell: CellWidget): Promise<void> {
-  const notebook = panel.content;
-  const index = notebook.widgets.indexOf(cell);
+  const index = panel.content.widgets.indexOf(cell);
   if (index < 0) {
     return;
   }
   cell.model.sharedModel.setSource(withRerun(cell.model.sharedModel.getSource()));
-  notebook.activeCellIndex = index;
-  notebook.deselectAll();
-  await NotebookActions.run(notebook, panel.sessionContext);
+  await runCellAt(panel, index);
 }
 
 /** Show the bar on the panel's agent cells that ran. */

@@ -4,7 +4,7 @@
  * Whoever uses it says, for one cell, what its bar shows (or that it has none); the bar is
  * rebuilt only when that answer's key changes, once per animation frame at most.
  */
-import type { NotebookPanel } from '@jupyterlab/notebook';
+import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 
 export type CellWidget = NotebookPanel['content']['widgets'][number];
 
@@ -77,4 +77,12 @@ export function barButton(label: string, title: string, onClick: () => void): HT
     onClick();
   });
   return node;
+}
+
+/** Make the cell at `index` the only selected one and run it in the panel's kernel, as Shift+Enter would. */
+export async function runCellAt(panel: NotebookPanel, index: number): Promise<void> {
+  const notebook = panel.content;
+  notebook.activeCellIndex = index;
+  notebook.deselectAll();
+  await NotebookActions.run(notebook, panel.sessionContext);
 }

@@ -2,9 +2,9 @@
  * A "Fix with agent" bar under every error output: it inserts `%agent fix --cell <id>` below the
  * failing cell and runs it, so the fix is a cell of the notebook like any other agent run.
  */
-import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import type { NotebookPanel } from '@jupyterlab/notebook';
 
-import { barButton, CellWidget, IBarSpec, watchCellBars } from './cellBars';
+import { barButton, CellWidget, IBarSpec, runCellAt, watchCellBars } from './cellBars';
 
 /** Cells of the agent itself: a failed run is not fixed by another run. */
 const AGENT_MAGIC = /^\s*%%?agent\b/;
@@ -30,9 +30,7 @@ async function askForFix(panel: NotebookPanel, cell: CellWidget): Promise<void> 
     return;
   }
   shared.insertCell(index + 1, { cell_type: 'code', source: `%agent fix --cell ${cell.model.id}`, metadata: {} });
-  notebook.activeCellIndex = index + 1;
-  notebook.deselectAll();
-  await NotebookActions.run(notebook, panel.sessionContext);
+  await runCellAt(panel, index + 1);
 }
 
 /** Show the bar on the panel's failing cells. */
