@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar, Union
 
 from ..events import AgentEnd, AgentStart, Hook
 from . import protocol
-from .base import Notebook, NotebookState, RunInfo, TurnSnapshot
+from .base import Notebook, NotebookError, NotebookState, RunInfo, TurnSnapshot
 from .cell_index import CellIndex
 from .comm_backend import CommTransport, Transport, connect
 from .context import build_context, variables
@@ -98,9 +98,14 @@ class NotebookWorkspace(Hook):
         self.run.run_id, self.run.model = event.run_id, event.model
 
     async def on_agent_end(self, event: AgentEnd) -> None:
-        state = await self.notebook.state()
-        cells = tuple((c.id, source_sha(c.source), c.agent) for c in state.cells)
-        await self.notebook.remember_turn(TurnSnapshot(event.run_id, cells))
+        """Remember the cells for the next run's "what changed"; a notebook gone meanwhile (an interrupt,
+        a closed tab) only means the next run cannot say what changed, so it is logged, not shown."""
+        try:
+            state = await self.notebook.state()
+            cells = tuple((c.id, source_sha(c.source), c.agent) for c in state.cells)
+            await self.notebook.remember_turn(TurnSnapshot(event.run_id, cells))
+        except NotebookError as exc:
+            log.info("the notebook's state after run %s was not kept: %s", event.run_id, exc)
 
 
 async def run_in_notebook(agent: "TinyCodeAgent", prompt: PromptSource, connector: NotebookConnector, schedule: Schedule,
