@@ -58,6 +58,12 @@ class SidebarClient:
         reply = self.client.get_control_msg(timeout=10)
         return reply["content"]["subshell_id"]
 
+    def undo(self, comm_id: str, run_id: Any) -> dict[str, Any]:
+        """Send ``undo`` for ``run_id`` and return the ``undone`` reply."""
+        self._send("comm_msg", {"comm_id": comm_id, "data": {"action": "undo", "run_id": run_id, "cell_id": None}})
+        self.wait_for(lambda: any(e["action"] == "undone" for e in self.events[comm_id]))
+        return next(e for e in self.events[comm_id] if e["action"] == "undone")
+
     def stop(self, comm_id: str) -> None:
         self._send("comm_msg", {"comm_id": comm_id, "data": {"action": "stop"}})
 
@@ -164,6 +170,22 @@ def test_a_run_streams_its_events_and_writes_its_cells_below_the_anchor(sidebar,
 
 def start_event(sidebar: SidebarClient, comm_id: str) -> dict[str, Any]:
     return sidebar.of_kind(comm_id, "start")[-1]
+
+
+def test_undo_from_the_sidebar_puts_the_kernel_back_and_a_second_undo_says_why_not(sidebar, server):
+    sidebar.execute("kept = [1]")
+    server.add(call("run_python", {"code": "kept.append(2)\nmade = 'new'"}), say("Appended."))
+    chat = sidebar.open()
+    sidebar.run(chat, "Append 2 to kept.")
+    assert sidebar.wait_done(chat)["status"] == "ok"
+    [start] = sidebar.of_kind(chat, "start")
+    undone = sidebar.undo(chat, start["run_id"])
+    assert undone["ok"] is True and undone["text"].startswith(f"Undid 1 run {start['run_id']}"), undone
+    assert sidebar.execute("print(kept, 'made' in dir())").strip() == "[1] False"
+    events = sidebar.events[chat]
+    events.remove(undone)
+    again = sidebar.undo(chat, start["run_id"])
+    assert again["ok"] is False and again["text"].startswith(f"Cannot undo: run {start['run_id']} cannot be undone")
 
 
 def test_figures_travel_as_base64_pngs_and_tables_as_html(sidebar, server):

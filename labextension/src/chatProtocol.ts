@@ -13,7 +13,8 @@ export const LOAD_HINT =
 export type ChatRequest =
   | { action: 'run'; prompt: string; anchor_cell_id: string | null; model: string | null }
   | { action: 'stop' }
-  | { action: 'models' };
+  | { action: 'models' }
+  | { action: 'undo'; run_id: string; cell_id: string | null };
 
 export type RunStatus = 'ok' | 'stopped' | 'error';
 /** What a cell a run wrote holds: the question, a step's code, the answer. */
@@ -46,8 +47,16 @@ export interface IModels {
   models: string[];
 }
 
+/** What an undo did: the kernel's report, or why it could not be done. */
+export interface IUndone {
+  action: 'undone';
+  run_id: string;
+  ok: boolean;
+  text: string;
+}
+
 /** A message from the kernel. */
-export type ChatReply = { action: 'ready'; version: number } | IModels | ({ action: 'event' } & ChatEvent);
+export type ChatReply = { action: 'ready'; version: number } | IModels | IUndone | ({ action: 'event' } & ChatEvent);
 
 type FieldType = 'string' | 'string|null' | 'number' | 'number|null' | 'boolean' | 'strings';
 const ROLES = new Set<string>(['prompt', 'code', 'answer']);
@@ -98,6 +107,12 @@ export function parseReply(data: unknown): ChatReply {
       throw new Error('a models message needs "default" (a string) and "models" (strings)');
     }
     return message as unknown as IModels;
+  }
+  if (message.action === 'undone') {
+    if (typeof message.run_id !== 'string' || typeof message.ok !== 'boolean' || typeof message.text !== 'string') {
+      throw new Error('an undone message needs "run_id" and "text" (strings) and "ok" (a boolean)');
+    }
+    return message as unknown as IUndone;
   }
   if (message.action !== 'event') {
     throw new Error(`unknown action ${JSON.stringify(message.action)}`);

@@ -3,7 +3,7 @@
  */
 import type { CommsOverSubshells, Kernel, KernelMessage } from '@jupyterlab/services';
 
-import { CHAT_TARGET, ChatEvent, ChatRequest, IModels, LOAD_HINT, parseReply } from './chatProtocol';
+import { CHAT_TARGET, ChatEvent, ChatRequest, IModels, IUndone, LOAD_HINT, parseReply } from './chatProtocol';
 
 /** What a connection reports to its owner. */
 export interface IChatListener {
@@ -11,6 +11,8 @@ export interface IChatListener {
   onEvent(chat: KernelChat, event: ChatEvent): void;
   /** The kernel's answer to {@link KernelChat.requestModels}. */
   onModels(chat: KernelChat, models: IModels): void;
+  /** What an undo this connection asked for did. */
+  onUndone(chat: KernelChat, undone: IUndone): void;
   /** The connection is gone (the reason is for the user); no more events will come. */
   onLost(chat: KernelChat, reason: string): void;
 }
@@ -61,6 +63,11 @@ export class KernelChat {
     this.send({ action: 'stop' });
   }
 
+  /** Undo run `runId` and every run after it; `cellId`: the cell its cells were written below. */
+  undo(runId: string, cellId: string | null): void {
+    this.send({ action: 'undo', run_id: runId, cell_id: cellId });
+  }
+
   /** Close the comm (the kernel stops a run still going) and stop listening. */
   dispose(): void {
     const open = this.usable;
@@ -89,6 +96,8 @@ export class KernelChat {
       this.ready = true;
     } else if (reply.action === 'models') {
       this.listener.onModels(this, reply);
+    } else if (reply.action === 'undone') {
+      this.listener.onUndone(this, reply);
     } else {
       this.listener.onEvent(this, reply);
     }

@@ -7,6 +7,7 @@
  * connection and are shown here only, whichever notebook is active meanwhile.
  */
 import type { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import type { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import type { NotebookPanel } from '@jupyterlab/notebook';
 import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -15,7 +16,7 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import { appendAnchor } from './cells';
 import { revealCell } from './cellLink';
-import { ChatEvent, IModels } from './chatProtocol';
+import { ChatEvent, IModels, IUndone } from './chatProtocol';
 import { IChatListener, KernelChat } from './kernelChat';
 import { ModelPicker } from './modelPicker';
 import { PromptHistory, recordedPrompts } from './promptHistory';
@@ -57,6 +58,9 @@ export class NotebookChat extends Panel implements IChatListener {
   private readonly clearButton = button('Clear', 'jp-mod-minimal jp-tinycode-clear', () => this.transcript.clear());
   private connection: KernelChat | null = null;
   private running: KernelChat | null = null;
+  private runAnchor: string | null = null;
+  private runId: string | null = null;
+  private readonly undoReports = new Map<string, HTMLElement>();
 
   constructor(notebook: NotebookPanel, services: IChatServices) {
     super();
@@ -96,7 +100,9 @@ export class NotebookChat extends Panel implements IChatListener {
     this.transcript.addPrompt(text);
     this.running = connection;
     this.setRunning(true, 'Waiting for the kernel…');
-    this.running.run(text, anchorOf(this.notebook), this.models.model);
+    this.runAnchor = anchorOf(this.notebook);
+    this.runId = null;
+    this.running.run(text, this.runAnchor, this.models.model);
   }
 
   stop(): void {
@@ -118,9 +124,40 @@ export class NotebookChat extends Panel implements IChatListener {
     }
     this.transcript.apply(event);
     if (event.kind === 'start') {
+      this.runId = event.run_id;
       this.status.textContent = `${event.model} · working…`;
     } else if (event.kind === 'done') {
       this.finish();
+      if (this.runId !== null) {
+        this.offerUndo(this.runId, this.runAnchor);
+      }
+    }
+  }
+
+  onUndone(_chat: KernelChat, undone: IUndone): void {
+    const report = this.undoReports.get(undone.run_id);
+    if (report !== undefined) {
+      report.textContent = undone.text;
+      report.classList.toggle('jp-tinycode-error', !undone.ok);
+    }
+  }
+
+  /** An "Undo this run" button under the run's transcript. */
+  private offerUndo(runId: string, anchor: string | null): void {
+    const report: HTMLElement = this.transcript.addUndo(() => void this.undo(runId, anchor, report));
+  }
+
+  private async undo(runId: string, anchor: string | null, report: HTMLElement): Promise<void> {
+    const answer = await showDialog({
+      title: 'Undo this agent run?',
+      body: `Run ${runId} and any agent run after it: their variables, files (with git checkpoints) and cells go back to how they were before.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Undo' })]
+    });
+    const connection = answer.button.accept ? this.connect(true) : null;
+    if (connection !== null) {
+      this.undoReports.set(runId, report);
+      report.textContent = 'Undoing…';
+      connection.undo(runId, anchor);
     }
   }
 

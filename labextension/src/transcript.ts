@@ -120,6 +120,17 @@ export class Transcript extends Panel {
     [...this.widgets].forEach(widget => widget.dispose());
   }
 
+  /** A row with "Undo this run" (calling `onUndo`) and, beside it, where the undo's report goes (returned). */
+  addUndo(onUndo: () => void): HTMLElement {
+    const row = element('div', 'jp-tinycode-undo-row');
+    const undo = element('button', 'jp-Button jp-mod-styled jp-mod-minimal jp-tinycode-undo', '↩ Undo this run');
+    undo.addEventListener('click', onUndo);
+    const report = element('pre', 'jp-tinycode-undo-report');
+    row.append(undo, report);
+    this.add(row);
+    return report;
+  }
+
   addNote(text: string, kind: 'note' | 'error' = 'note'): void {
     this.add(element('div', `jp-tinycode-${kind}`, text));
   }

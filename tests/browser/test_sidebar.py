@@ -204,6 +204,26 @@ def test_the_sidebars_agent_reads_and_inserts_cells_of_the_live_notebook(page: P
     page.locator(".jp-Cell .jp-InputArea-editor", has_text="print(marker)").wait_for(timeout=30_000)
 
 
+def test_undo_in_the_sidebar_puts_the_kernel_and_the_notebook_back(page: Page, model_server) -> None:
+    anchor = run_cell_and_wait(page, "basket = ['apple']")
+    select_cell(page, anchor)
+    count = page.locator(CELLS).count()
+    model_server.add(call("run_python", {"code": "basket.append('pear')\nprint(basket)"}), say("Added a pear."))
+    chat = open_chat(page)
+    send(chat, "Add a pear to basket.")
+    wait_until_idle(chat)
+    wait_for_cells(page, count + 3)  # what was asked, the step, the answer
+
+    chat.locator(".jp-tinycode-undo").last.click()
+    page.locator(".jp-Dialog button", has_text="Undo").click()
+    report = chat.locator(".jp-tinycode-undo-report").last
+    report.filter(has_text="Undid 1 run").wait_for(timeout=30_000)
+    assert "restored basket" in (report.inner_text() or "")
+    wait_for_cells(page, count)  # the run's cells are gone from the notebook
+    index = run_cell_and_wait(page, "print(basket)")
+    assert cells(page)[index]["outputs"] == ["['apple']"]
+
+
 def test_stop_ends_a_long_step_and_the_kernel_stays_usable(page: Page, model_server) -> None:
     model_server.add(call("run_python", {"code": LONG_STEP}, content="This takes a while."))
     chat = open_chat(page)

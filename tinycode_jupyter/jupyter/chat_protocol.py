@@ -19,11 +19,17 @@ Messages from the frontend:
     Stop the current run. It is noticed as soon as it arrives, also during a long step.
 ``{"action": "models"}``
     Asks which models a run may choose.
+``{"action": "undo", "run_id": str, "cell_id": str | null}``
+    Undo run ``run_id`` and every run after it, as ``%agent undo --run`` does (variables, files
+    with git checkpoints, and the cells through the notebook, found with ``cell_id``: the cell
+    the run wrote below). Answered with one ``undone`` message.
 
 Messages from the kernel: ``{"action": "ready", "version": 1}`` once;
 ``{"action": "models", "default": str, "models": [str, ...]}`` for each ``models`` request
 (``default``: the ``%agent`` model, "" when none is set; ``models``: the default first, then
 those of the environment variable :data:`MODELS_ENV`, comma-separated, read at each request);
+``{"action": "undone", "run_id": str, "ok": bool, "text": str}`` for each ``undo`` (``text``: the
+undo's report, or the one line saying why it could not be done);
 and for each run ``{"action": "event", "kind": KIND, ...}`` with these kinds and keys:
 
 ``start``: ``run_id``, ``model``

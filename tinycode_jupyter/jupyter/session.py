@@ -232,16 +232,16 @@ class AgentSession:
         return cell_notice(runner.call_on_main)
 
     # --- line-magic commands ------------------------------------------------------------------
-    def undo(self, runs: int = 1) -> Any:
+    def undo(self, runs: int = 1, cell_id: str | None = None) -> Any:
         """Put back what the last ``runs`` agent runs changed: the kernel's variables, the notebook's cells (through the
-        notebook's owner, found with the undo cell's id), and the work dir's files when git checkpoints are on. Returns an :class:`~tinycode_jupyter.kernel_undo.UndoReport` (``.text()``)."""
+        notebook's owner, found with ``cell_id`` or the undo cell's id), and the work dir's files when git checkpoints are on. Returns an :class:`~tinycode_jupyter.kernel_undo.UndoReport` (``.text()``)."""
         if self.running:
             raise TinyCodeError("an agent run is in progress in this kernel; wait for it or stop it, then undo")
         from ..notebook.cell_undo import NotebookCellReverter
 
         runner = KernelRunner(self.background)
         history, namespace, hidden = self.undo_history(), self.shell.user_ns, self.shell.user_ns_hidden
-        anchor = self._anchor_cell_id()
+        anchor = cell_id or self._anchor_cell_id()
         cells = NotebookCellReverter(lambda: self.notebooks().find(runner.call_on_main, runner.run_on_main, anchor), anchor)
         report = runner.run(lambda: history.undo(runs, namespace, hidden, runner.run_on_main, cells))
         self.undone_runs.update(run.run_id for run in report.runs)

@@ -38,7 +38,7 @@ class SidebarChat:
         comm.on_msg(self._on_message)
         comm.on_close(lambda _message: self.stop())
         on_arrival(comm, _is_action("stop"), self.stop)
-        to_main_shell(comm, _is_action("run"))
+        to_main_shell(comm, lambda data: _is_action("run")(data) or _is_action("undo")(data))
         comm.send(protocol.READY)
 
     def _on_message(self, message: dict[str, Any]) -> None:
@@ -50,6 +50,8 @@ class SidebarChat:
             self.run(data.get("prompt"), data.get("anchor_cell_id"), data.get("model"))
         elif action == "models":
             self.comm.send(protocol.models_reply(self.default_model()))
+        elif action == "undo":
+            self.undo(data.get("run_id"), data.get("cell_id"))
         else:
             log.warning("sidebar chat: ignoring a message with action %r", action)
 
@@ -79,6 +81,19 @@ class SidebarChat:
             raise
         finally:
             self.comm.send(protocol.event("done", status=status))
+
+    def undo(self, run_id: Any, cell_id: Any) -> None:
+        """Undo ``run_id`` and every run after it (on the kernel's main thread); always answers with ``undone``."""
+        from ..errors import TinyCodeError
+
+        try:
+            if not isinstance(run_id, str) or not isinstance(cell_id, (str, type(None))):
+                raise TinyCodeError("undo needs the run's id and the cell it wrote below (or null)")
+            runs = self.session.undo_history().runs_back_to(run_id)
+            text, ok = self.session.undo(runs, cell_id=cell_id).text(), True
+        except TinyCodeError as exc:
+            text, ok = f"Cannot undo: {exc}", False
+        self.comm.send({"action": "undone", "run_id": str(run_id), "ok": ok, "text": text})
 
     def _settings_with(self, model: Any) -> dict[str, Any]:
         """The run's settings, with ``model`` when it is one the sidebar offers (UsageError otherwise)."""

@@ -134,6 +134,24 @@
 .jp-tinycode-provenance-revert.jp-Button {
   margin-top: 4px;
 }
+
+/* The sidebar's "Undo this run" row under a run (src/transcript.ts). */
+.jp-tinycode-undo-row {
+  display: flex;
+  align-items: flex-start;
+  gap: 8px;
+  padding: 2px 0 6px;
+}
+
+.jp-tinycode-undo-row > .jp-tinycode-undo {
+  flex: 0 0 auto;
+  white-space: nowrap;
+}
+
+.jp-tinycode-undo-row > .jp-tinycode-undo-report {
+  flex: 1 1 auto;
+  min-width: 0;
+}
 `,""]),r.d(o,{},{A:a})},"./node_modules/css-loader/dist/cjs.js!./style/index.css"(e,o,r){var t=r("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),i=r.n(t),n=r("./node_modules/css-loader/dist/runtime/api.js"),a=r.n(n),d=r("./node_modules/css-loader/dist/cjs.js!./style/cellbars.css"),p=r("./node_modules/css-loader/dist/cjs.js!./style/review.css"),l=a()(i());l.i(d.A),l.i(p.A),l.push([e.id,`/* The sidebar chat (src/sidebar.ts, src/notebookChat.ts, src/transcript.ts). */
 
 .jp-tinycode-sidebar {
