@@ -127,7 +127,7 @@ class Chat:
         self.frontend = frontend
         self.transcript, row = frontend.children(root)
         self.prompt, buttons = frontend.children(row)
-        self.send_button, self.stop_button = frontend.children(buttons)
+        self.send_button, self.stop_button, self.undo_button = frontend.children(buttons)
 
     def state(self, model_id: str) -> dict[str, Any]:
         return self.frontend.states[model_id]
@@ -165,6 +165,18 @@ def open_chat(frontend: WidgetFrontend, cell_id: str | None = None) -> Chat:
 @pytest.fixture
 def chat(frontend):
     return open_chat(frontend)
+
+
+def test_undo_puts_back_what_the_chats_last_run_changed(frontend, server, chat):
+    frontend.run("shelf = ['book']")
+    assert chat.state(chat.undo_button)["disabled"] is True  # nothing to undo yet
+    server.add(call("run_python", {"code": "shelf.append('lamp')\nprint(shelf)"}), say("Added a lamp."))
+    frontend.wait_idle(chat.send("Add a lamp to shelf."))
+    assert chat.state(chat.undo_button)["disabled"] is False
+    frontend.wait_idle(frontend.click(chat.undo_button))
+    assert "Undone:** Undid 1 run" in chat.text() and "restored shelf" in chat.text(), chat.text()
+    assert frontend.run("print(shelf)").strip() == "['book']"
+    assert chat.state(chat.undo_button)["disabled"] is True  # undone: nothing left for this button
 
 
 def test_each_run_writes_its_cells_below_the_last_with_the_question_recorded(frontend, server):

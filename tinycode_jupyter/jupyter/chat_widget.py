@@ -93,12 +93,17 @@ class ChatWidget:
         self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane",
                                           tooltip="Run the agent on the prompt")  # fmt: skip
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True, tooltip="Stop the run")
-        buttons = widgets.VBox([self.send_button, self.stop_button], layout=widgets.Layout(width="auto"))
+        self.undo_button = widgets.Button(description="Undo", icon="undo", disabled=True,
+                                          tooltip="Undo the last run: its variables, files (with git checkpoints) and cells")  # fmt: skip
+        self._last_run: str | None = None
+        """The run Undo undoes (and every run after it): this chat's newest."""
+        buttons = widgets.VBox([self.send_button, self.stop_button, self.undo_button], layout=widgets.Layout(width="auto"))
         self.widget = widgets.VBox([self.transcript, widgets.HBox([self.prompt, buttons])])
         self.send_button.on_click(lambda _: self.send())
         self.stop_button.on_click(lambda _: self.stop())
+        self.undo_button.on_click(lambda _: self.undo())
         _stop_on_arrival(self.stop_button, self.stop)
-        for control in (self.prompt, self.send_button):
+        for control in (self.prompt, self.send_button, self.undo_button):
             to_main_shell(getattr(control, "comm", None), _always)
 
     def send(self, prompt: str | None = None) -> RunResult | None:
@@ -132,8 +137,25 @@ class ChatWidget:
             raise
         finally:
             self._runner = None
+            last = getattr(getattr(self.session, "agent", None), "last_run", None)
+            self._last_run = getattr(last, "run_id", None) or self._last_run
             self._show_running(False)
         return None
+
+    def undo(self) -> None:
+        """Undo this chat's last run and every run after it, as ``%agent undo --run`` does; the report goes in the transcript."""
+        if threading.current_thread() is not threading.main_thread():
+            _on_main_thread(self.undo)
+            return
+        run_id, self._last_run = self._last_run, None
+        self.undo_button.disabled = True
+        if run_id is None:
+            return
+        try:
+            report = self.session.undo(self.session.undo_history().runs_back_to(run_id), cell_id=self._cell)
+            self._note("**Undone:** ", report.text())
+        except TinyCodeError as exc:
+            self._note("**Cannot undo:** ", str(exc))
 
     def stop(self) -> None:
         """Stop the current run, if any. Safe from any thread."""
@@ -152,6 +174,7 @@ class ChatWidget:
     def _show_running(self, running: bool) -> None:
         self.send_button.disabled = running
         self.stop_button.disabled = not running
+        self.undo_button.disabled = running or self._last_run is None
 
 
 def _always(data: Any) -> bool:
