@@ -89,6 +89,20 @@ def test_plain_data_copies_keep_shared_and_cyclic_structure():
     assert {id(item) for item in copies.originals(memo)} >= {id(data), id(inner), id(data[2])}
 
 
+def test_a_list_of_records_is_copied_record_by_record_and_a_record_another_name_holds_stays_one_object():
+    records = [{"id": i, "name": f"user{i}"} for i in range(5)]
+    nested = [{"id": 0, "tags": ["a"]}]  # not flat: its inner list must be copied too
+    memo: dict = {}
+    first = copies.copy_into(records[2], memo)  # another name saved the third record first
+    duplicate = copies.copy_into(records, memo)
+    assert duplicate == records and all(c is not r for c, r in zip(duplicate, records))
+    assert duplicate[2] is first  # restored as the one object both names held
+    again = copies.copy_into(nested, memo)
+    assert again == nested and again[0]["tags"] is not nested[0]["tags"]
+    records[0]["name"] = "changed"
+    assert duplicate[0]["name"] == "user0"
+
+
 @pytest.mark.parametrize("value", [
     pd.DataFrame({"a": np.arange(1000.0), "n": np.arange(1000), "s": ["x"] * 1000}),
     pd.Series(np.arange(1000.0), index=np.arange(1000) * 2), pd.Index(np.arange(1000)),

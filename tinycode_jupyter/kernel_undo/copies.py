@@ -6,7 +6,8 @@
   ``mode.copy_on_write`` option in pandas 2): ``copy(deep=False)`` costs microseconds and pandas
   copies a block only when one side writes it, so memory grows only by what the step changes.
   Without it, ``copy(deep=True)``. Either way, Python objects inside object columns are not copied.
-- A list or dict of immutable values is copied shallowly (that is a full copy); everything else
+- A list or dict of immutable values is copied shallowly (that is a full copy), and so is each
+  record of a list of flat dicts (checked and copied in C, item by item); everything else
   with :func:`copy.deepcopy`, so numpy arrays, fitted models and nested containers copy as their
   libraries define it.
 - Open files, sockets and generators are refused: their position or connection cannot be copied.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import io
+from itertools import chain
 import socket
 import sys
 import types
@@ -30,6 +32,7 @@ BY_REFERENCE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
 SMALL_TUPLE = 64
 _all_atomic = ATOMIC.issuperset
 """Whether every type of an iterable is atomic; stops at the first that is not."""
+_DICTS = frozenset({dict})
 
 
 def refusal(value: Any) -> str | None:
@@ -112,6 +115,8 @@ class _PlainData:
         if kind is list:
             if _all_atomic(map(type, value)):
                 return self._remember(value, value.copy())
+            if self._flat_records(value):
+                return self._copy_records(value)
             duplicate: Any = self._remember(value, [])  # remembered first: a list may contain itself
             duplicate.extend([self.copy(item) for item in value])
             return duplicate
@@ -122,6 +127,19 @@ class _PlainData:
             duplicate.update([(copy.deepcopy(key, self.memo), self.copy(item)) for key, item in value.items()])
             return duplicate
         return copy_into(value, self.memo)
+
+    def _flat_records(self, value: list[Any]) -> bool:
+        """A list of dicts of immutable keys and values, none of them copied yet (checked in C, item by item)."""
+        return (_DICTS.issuperset(map(type, value)) and not any(map(self.memo.__contains__, map(id, value)))
+                and _all_atomic(map(type, chain.from_iterable(map(dict.values, value))))
+                and _all_atomic(map(type, chain.from_iterable(value))))  # fmt: skip
+
+    def _copy_records(self, value: list[Any]) -> list[Any]:
+        """Each record copied once (``dict.copy``) and remembered, so a record another name holds is restored as one."""
+        records = list(map(dict.copy, value))
+        self.memo.update(zip(map(id, value), records))
+        self.keep.extend(value)
+        return self._remember(value, records)
 
     def _remember(self, original: Any, duplicate: Any) -> Any:
         self.memo[id(original)] = duplicate
