@@ -18,6 +18,8 @@ RUNS, EVERY, WARMUP = 48, 4, 16
 MEMORY_BAR_KIB_PER_RUN = 16.0
 """Measured 6.7-7.4 KiB/run here (the run history and IPython's own cell history); the
 HTTP-client-per-run leak fixed earlier measured 22 KiB/run and one socket per run."""
+THREADS_BAR_PER_RUN = 0.1
+"""A thread left behind every ten runs fails; one that ends early in the soak makes the slope negative."""
 FDS_BAR_PER_RUN = 0.25
 """A leak of one descriptor every four runs fails; the fit's noise here is about ±0.05."""
 
@@ -38,7 +40,7 @@ def test_memory_stays_flat(result):
 
 
 def test_no_threads_or_processes_pile_up(result):
-    assert result.threads_per_run == 0, result.samples
+    assert result.threads_per_run < THREADS_BAR_PER_RUN, result.samples
     assert result.children_end == 0
 
 
