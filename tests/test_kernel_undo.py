@@ -223,6 +223,16 @@ async def test_exec_and_globals_are_listed_and_the_names_they_bind_are_removed(s
     assert "made" not in shell.user_ns and "other" not in shell.user_ns and shell.user_ns["kept"] == "user's"
 
 
+async def test_once_a_run_ended_it_keeps_the_names_it_created_not_the_namespaces_names(shell, tmp_path):
+    """A kernel with many variables: the ended run holds one name, and still removes what exec created."""
+    shell.user_ns.update({f"var{i}": i for i in range(2000)})
+    history, _ = await run_agent(shell, tmp_path, ["exec('made = 1')"])
+    [run] = history.runs
+    assert run.keys_before is None and run.created == ("made",)
+    await undo(shell, history)
+    assert "made" not in shell.user_ns and shell.user_ns["var1999"] == 1999
+
+
 async def test_an_agents_reset_magic_is_undone(shell, tmp_path):
     shell.user_ns.update(a=[1], b="two")
     history, _ = await run_agent(shell, tmp_path, ["%reset -f"])

@@ -53,7 +53,7 @@ class Step:
     llm_duration: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NotRestorable:
     """Something undo cannot put back, listed before the step runs: a variable (or what the code does) and why."""
 
@@ -64,7 +64,7 @@ class NotRestorable:
         return f"{self.name}: {self.reason}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UndoPoint:
     """Saved before one step that ran code in the kernel, so that ``%agent undo`` can put the variables back."""
 

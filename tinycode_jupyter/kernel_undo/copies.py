@@ -115,8 +115,9 @@ class _PlainData:
         if kind is list:
             if _all_atomic(map(type, value)):
                 return self._remember(value, value.copy())
-            if self._flat_records(value):
-                return self._copy_records(value)
+            ids = self._new_flat_records(value)
+            if ids is not None:
+                return self._copy_records(value, ids)
             duplicate: Any = self._remember(value, [])  # remembered first: a list may contain itself
             duplicate.extend([self.copy(item) for item in value])
             return duplicate
@@ -128,16 +129,20 @@ class _PlainData:
             return duplicate
         return copy_into(value, self.memo)
 
-    def _flat_records(self, value: list[Any]) -> bool:
-        """A list of dicts of immutable keys and values, none of them copied yet (checked in C, item by item)."""
-        return (_DICTS.issuperset(map(type, value)) and not any(map(self.memo.__contains__, map(id, value)))
-                and _all_atomic(map(type, chain.from_iterable(map(dict.values, value))))
+    def _new_flat_records(self, value: list[Any]) -> list[int] | None:
+        """The ids of a list of dicts of immutable keys and values, none of them copied yet (checked in C, item by
+        item); None when it is not one."""
+        if not _DICTS.issuperset(map(type, value)):
+            return None
+        ids = list(map(id, value))
+        flat = (self.memo.keys().isdisjoint(ids) and _all_atomic(map(type, chain.from_iterable(map(dict.values, value))))
                 and _all_atomic(map(type, chain.from_iterable(value))))  # fmt: skip
+        return ids if flat else None
 
-    def _copy_records(self, value: list[Any]) -> list[Any]:
+    def _copy_records(self, value: list[Any], ids: list[int]) -> list[Any]:
         """Each record copied once (``dict.copy``) and remembered, so a record another name holds is restored as one."""
         records = list(map(dict.copy, value))
-        self.memo.update(zip(map(id, value), records))
+        self.memo.update(zip(ids, records))
         self.keep.extend(value)
         return self._remember(value, records)
 

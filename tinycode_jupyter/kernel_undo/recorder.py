@@ -120,7 +120,7 @@ class UndoRecorder(Interceptor, Hook):
         run = self.history.find(event.run_id)
         shell = self._shell()
         if run is not None and shell is not None:
-            run.keys_after = frozenset(shell.user_ns)  # one C-level copy under the GIL: safe from this thread
+            run.finish(shell.user_ns)  # one C-level copy of the keys under the GIL: safe from this thread
 
 
 def notice(point: UndoPoint) -> str:

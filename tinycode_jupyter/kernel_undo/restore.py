@@ -59,8 +59,8 @@ def restore_run(run: RunCheckpoint, namespace: dict[str, Any], hidden: Iterable[
 
 def _created(run: RunCheckpoint) -> set[str]:
     """Names the run created: new at its end, or (its end unknown) the ones its steps bound from nothing."""
-    if run.keys_before is not None and run.keys_after is not None:
-        return set(run.keys_after - run.keys_before)
+    if run.created is not None:
+        return set(run.created)
     return {name for name, before in run.names.items() if before is ABSENT}
 
 

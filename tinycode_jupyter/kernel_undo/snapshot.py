@@ -43,7 +43,7 @@ class Absent:
 ABSENT = Absent()
 
 
-@dataclass
+@dataclass(slots=True)
 class RunCheckpoint:
     """What one run could change in the kernel's namespace, as it was before the run."""
 
@@ -59,7 +59,9 @@ class RunCheckpoint:
     copied_bytes: int = 0
     """What the run's copies take, or can take (see :attr:`~tinycode_jupyter.record.UndoPoint.copied_bytes`)."""
     keys_before: frozenset[str] | None = None
-    keys_after: frozenset[str] | None = None
+    """The namespace's names before the run's first step, kept only until the run ends (:meth:`finish`)."""
+    created: tuple[str, ...] | None = None
+    """The names the run left that were not there before it (None until the run ends)."""
     points: list[UndoPoint] = field(default_factory=list)
     checkpointer: "GitCheckpointer | None" = None
     """The work dir's git checkpoints, when they were on for this run."""
@@ -91,6 +93,12 @@ class RunCheckpoint:
         point = UndoPoint(call_id, turn, tuple(step.saved), tuple(step.refusals), step.copied, time.perf_counter() - started)
         self.points.append(point)
         return point
+
+    def finish(self, namespace: dict[str, Any]) -> None:
+        """The run ended: keep the names it created, and drop the names it started with."""
+        if self.keys_before is not None:
+            self.created = tuple(sorted(namespace.keys() - self.keys_before))
+            self.keys_before = None
 
     def discard(self, call_id: str) -> None:
         """Forget what a step that did not run saved first (it was denied or blocked)."""
