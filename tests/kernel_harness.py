@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 import queue
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from jupyter_client.manager import start_new_kernel
+from jupyter_client.manager import KernelManager
 
 
 @dataclass
@@ -35,7 +36,17 @@ class CellRun:
 class Kernel:
     def __init__(self, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
         kernel_env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})}
-        self.manager, self.client = start_new_kernel(kernel_name="python3", env=kernel_env, cwd=cwd)
+        # Unix sockets, not TCP: free ports picked before the kernel binds them can be taken meanwhile.
+        self._sockets = tempfile.TemporaryDirectory(prefix="kernel-")
+        self.manager = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(self._sockets.name, "k"))
+        self.manager.start_kernel(env=kernel_env, cwd=cwd)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        try:
+            self.client.wait_for_ready(timeout=60)
+        except RuntimeError:
+            self.shutdown()
+            raise
 
     def execute(self, code: str, timeout: float = 60, cell_id: str | None = None, interrupt_after: float | None = None,
                 on_message: Callable[[dict[str, Any]], None] | None = None) -> CellRun:  # fmt: skip
@@ -91,3 +102,4 @@ class Kernel:
     def shutdown(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+        self._sockets.cleanup()

@@ -328,6 +328,27 @@ async def test_the_bash_timeout_the_model_chooses_is_capped(tmp_path):
     assert "cut to the limit of 1s" in tool_results(llm)[0]
 
 
+async def test_a_step_that_returns_after_close_ends_the_run_without_another_model_call(tmp_path):
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @tool
+    async def wait_for_close() -> str:
+        """Waits until the test lets it return."""
+        started.set()
+        await release.wait()
+        return "finished anyway"
+
+    agent, llm = make_agent([call("wait_for_close", {}), say("ok")], tmp_path, tools=[wait_for_close])
+    async with agent:
+        running = asyncio.ensure_future(agent.run("go"))
+        await asyncio.wait_for(started.wait(), 20)
+        await agent.close()
+        release.set()
+        with pytest.raises(RunCancelled, match="the agent was closed"):
+            await asyncio.wait_for(running, 20)
+    assert len(llm.requests) == 1
+
+
 async def test_close_during_a_run_ends_it_with_run_cancelled(tmp_path):
     started = asyncio.Event()
 

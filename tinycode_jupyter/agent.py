@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ENV = "TINYCODE_MODEL"
 _CHANGES_FILES = frozenset({"runs_python", "runs_shell", "writes_path", "unknown"})
+_CLOSED = "the run was stopped: the agent was closed"
 
 
 class TinyCodeAgent:
@@ -284,12 +285,12 @@ class TinyCodeAgent:
             closes_before = self._closes
             await self.bus.emit(AgentStart(run_id=record.run_id, prompt=prompt, model=self.model, provider=self.provider.name))
             try:
-                answer = await self._loop(record, prompt + context, max_turns or self.max_turns)
+                answer = await self._loop(record, prompt + context, max_turns or self.max_turns, closes_before)
                 return RunResult(answer, record)
             except BaseException as exc:
                 closed = self._closes != closes_before and not isinstance(exc, RunCancelled)
                 if closed:
-                    error = RunCancelled("the run was stopped: the agent was closed")
+                    error = RunCancelled(_CLOSED)
                 elif isinstance(exc, asyncio.CancelledError):
                     error = RunCancelled("the run was stopped")
                 else:
@@ -303,12 +304,15 @@ class TinyCodeAgent:
                 record.duration = time.perf_counter() - started
                 await self.bus.emit(AgentEnd(run_id=record.run_id, record=copy.deepcopy(record), error=error))
 
-    async def _loop(self, record: RunRecord, prompt: str, max_turns: int) -> str:
+    async def _loop(self, record: RunRecord, prompt: str, max_turns: int, closes_before: int) -> str:
+        """The turns of one run; ``closes_before``: :meth:`close` calls before it (one more ends the run)."""
         if not self.messages:
             self.messages.append({"role": "system", "content": self.system_prompt})
         self.messages.append({"role": "user", "content": prompt})
         schemas = self.tool_schemas()
         for turn in range(1, max_turns + 1):
+            if self._closes != closes_before:  # a step that outlived close() does not start another turn
+                raise RunCancelled(_CLOSED)
             response = await self._call_model(record.run_id, turn, schemas)
             step = Step(turn, response.content, usage=response.usage, cost=response.cost, llm_duration=response.duration)
             record.steps.append(step)

@@ -113,9 +113,10 @@ class _PlainData:
         if known is not None:
             return known
         if kind is list:
-            if _all_atomic(map(type, value)):
+            kinds = set(map(type, value))
+            if _all_atomic(kinds):
                 return self._remember(value, value.copy())
-            ids = self._new_flat_records(value)
+            ids = self._new_flat_records(value) if kinds == _DICTS else None
             if ids is not None:
                 return self._copy_records(value, ids)
             duplicate: Any = self._remember(value, [])  # remembered first: a list may contain itself
@@ -129,11 +130,9 @@ class _PlainData:
             return duplicate
         return copy_into(value, self.memo)
 
-    def _new_flat_records(self, value: list[Any]) -> list[int] | None:
+    def _new_flat_records(self, value: list[dict[Any, Any]]) -> list[int] | None:
         """The ids of a list of dicts of immutable keys and values, none of them copied yet (checked in C, item by
         item); None when it is not one."""
-        if not _DICTS.issuperset(map(type, value)):
-            return None
         ids = list(map(id, value))
         flat = (self.memo.keys().isdisjoint(ids) and _all_atomic(map(type, chain.from_iterable(map(dict.values, value))))
                 and _all_atomic(map(type, chain.from_iterable(value))))  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Any, Callable
 SAMPLE = 64
 """Items looked at in a container; a larger one is estimated from this many."""
 MAX_DEPTH = 24
+_LEAVES = frozenset({str, int, float, bool, complex, bytes, type(None)})
 ARRAY_LIBRARIES = frozenset({"numpy", "torch", "jax", "jaxlib", "cupy", "tensorflow", "xarray"})
 """Libraries whose arrays say their data size in ``nbytes``."""
 
@@ -44,6 +45,8 @@ class _Walk:
         if id(value) in self.seen:
             return 0
         self.seen.add(id(value))
+        if type(value) in _LEAVES:  # most items of a container: nothing to look into
+            return self._count(sys.getsizeof(value))
         if self.shared(value):
             self.on_shared(value)
         buffers = _buffer_bytes(value)
