@@ -103,6 +103,24 @@ def test_a_list_of_records_is_copied_record_by_record_and_a_record_another_name_
     assert duplicate[0]["name"] == "user0"
 
 
+def test_records_with_a_key_that_can_change_or_a_record_held_twice_are_undone_whole():
+    class Label(str):  # a str subclass has attributes: not atomic, unlike an exact str
+        pass
+
+    label = Label("id")
+    label.note = "before"
+    node = type("Node", (), {"state": "before"})()
+    row = {"id": 1}
+    ns = {"labelled": [{label: 1}, {"id": 2}], "keyed": [{node: 1}], "twice": [row, row]}
+    run = UndoHistory().begin("r", "p")
+    run.save_step(ns, (), ["labelled[0], keyed[0], twice[0]['id'] = 0, 0, 0"], "c", 1)
+    label.note = node.state = "after"
+    row["id"] = 0
+    restore_run(run, ns)
+    assert label.note == "before" and node.state == "before"
+    assert ns["twice"][0] is ns["twice"][1] is row and row == {"id": 1}
+
+
 @pytest.mark.parametrize("value", [
     pd.DataFrame({"a": np.arange(1000.0), "n": np.arange(1000), "s": ["x"] * 1000}),
     pd.Series(np.arange(1000.0), index=np.arange(1000) * 2), pd.Index(np.arange(1000)),

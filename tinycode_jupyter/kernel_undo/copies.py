@@ -7,7 +7,7 @@
   copies a block only when one side writes it, so memory grows only by what the step changes.
   Without it, ``copy(deep=True)``. Either way, Python objects inside object columns are not copied.
 - A list or dict of immutable values is copied shallowly (that is a full copy), and so is each
-  record of a list of flat dicts (checked and copied in C, item by item); everything else
+  record of a list of flat dicts (checked in one C pass, copied in C record by record); everything else
   with :func:`copy.deepcopy`, so numpy arrays, fitted models and nested containers copy as their
   libraries define it.
 - Open files, sockets and generators are refused: their position or connection cannot be copied.
@@ -19,8 +19,8 @@ by two steps, is copied once and restored as one object.
 from __future__ import annotations
 
 import copy
+import gc
 import io
-from itertools import chain
 import socket
 import sys
 import types
@@ -32,6 +32,15 @@ BY_REFERENCE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
 SMALL_TUPLE = 64
 _all_atomic = ATOMIC.issuperset
 """Whether every type of an iterable is atomic; stops at the first that is not."""
+
+
+def _holds_only_atomic(*dicts: dict[Any, Any]) -> bool:
+    """Whether every key and value of these dicts is atomic, in one C pass over what they hold.
+
+    ``gc.get_referents`` lists a dict's values and keys, leaving out the keys of a dict whose keys
+    are all exact ``str`` (CPython keeps such dicts apart, and an exact ``str`` is atomic).
+    """
+    return _all_atomic(map(type, gc.get_referents(*dicts)))
 _DICTS = frozenset({dict})
 
 
@@ -123,7 +132,7 @@ class _PlainData:
             duplicate.extend([self.copy(item) for item in value])
             return duplicate
         if kind is dict:
-            if _all_atomic(map(type, value)) and _all_atomic(map(type, value.values())):
+            if _holds_only_atomic(value):
                 return self._remember(value, value.copy())
             duplicate = self._remember(value, {})
             duplicate.update([(copy.deepcopy(key, self.memo), self.copy(item)) for key, item in value.items()])
@@ -131,17 +140,17 @@ class _PlainData:
         return copy_into(value, self.memo)
 
     def _new_flat_records(self, value: list[dict[Any, Any]]) -> list[int] | None:
-        """The ids of a list of dicts of immutable keys and values, none of them copied yet (checked in C, item by
-        item); None when it is not one."""
+        """The ids of a list of dicts of immutable keys and values, none of them copied yet; None when it is not one."""
         ids = list(map(id, value))
-        flat = (self.memo.keys().isdisjoint(ids) and _all_atomic(map(type, chain.from_iterable(map(dict.values, value))))
-                and _all_atomic(map(type, chain.from_iterable(value))))  # fmt: skip
-        return ids if flat else None
+        return ids if self.memo.keys().isdisjoint(ids) and _holds_only_atomic(*value) else None
 
     def _copy_records(self, value: list[Any], ids: list[int]) -> list[Any]:
         """Each record copied once (``dict.copy``) and remembered, so a record another name holds is restored as one."""
         records = list(map(dict.copy, value))
+        before = len(self.memo)
         self.memo.update(zip(ids, records))
+        if len(self.memo) - before < len(records):  # a record the list holds twice: one copy for it
+            records = [self.memo[i] for i in ids]
         self.keep.extend(value)
         return self._remember(value, records)
 
