@@ -32,6 +32,7 @@ BY_REFERENCE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
 SMALL_TUPLE = 64
 _all_atomic = ATOMIC.issuperset
 """Whether every type of an iterable is atomic; stops at the first that is not."""
+_DICTS = frozenset({dict})
 
 
 def _holds_only_atomic(*dicts: dict[Any, Any]) -> bool:
@@ -41,7 +42,6 @@ def _holds_only_atomic(*dicts: dict[Any, Any]) -> bool:
     are all exact ``str`` (CPython keeps such dicts apart, and an exact ``str`` is atomic).
     """
     return _all_atomic(map(type, gc.get_referents(*dicts)))
-_DICTS = frozenset({dict})
 
 
 def refusal(value: Any) -> str | None:
